@@ -1,0 +1,55 @@
+"""The platform API at /api/v1/ (OpenAPI at /api/v1/openapi.json). Routers live in each app."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, ValidationError
+
+from thongtincoso.accounts.api import router as accounts_router
+from thongtincoso.core.errors import NotFoundError, PermissionDeniedError, ServiceError
+from thongtincoso.units.api import router as units_router
+
+api = NinjaAPI(
+    title="Thông tin cơ sở API",
+    version="1",
+    description="Grassroots information platform. Authenticate with a personal API token "
+    "(`Authorization: Bearer ttcs_…`) or a browser session.",
+    urls_namespace="api-v1",
+)
+api.add_router("/", units_router)
+api.add_router("/", accounts_router)
+
+
+@api.exception_handler(ServiceError)
+def _service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
+    if isinstance(exc, NotFoundError):
+        status = 404
+    elif isinstance(exc, PermissionDeniedError):
+        status = 403
+    else:
+        status = 400
+    return api.create_response(request, {"detail": str(exc.message), "field": exc.field},
+                               status=status)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    return api.create_response(
+        request,
+        {"detail": _("Some fields are missing or invalid; see errors."), "errors": exc.errors},
+        status=422,
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return api.create_response(
+        request, {"detail": _("Authentication required: log in or send an API token.")},
+        status=401)
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return api.create_response(request, {"detail": _("Not found.")}, status=404)

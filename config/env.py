@@ -1,0 +1,81 @@
+"""The one place that reads the process environment.
+
+Every setting that differs between a laptop, CI and a province's servers comes from here, so an
+operator can read this file to learn every knob (see also docs/deployment.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+# Where run-time state lives when nothing else is configured: SQLite database, Huey queue, media.
+VAR_DIR = Path(env.str("TTCS_VAR_DIR", default=str(BASE_DIR / "var")))
+
+DEBUG: bool = env.bool("DEBUG", default=False)
+SECRET_KEY: str = env.str("SECRET_KEY", default="")
+ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# Empty means "embedded SQLite under VAR_DIR" (the zero set-up default).
+DATABASE_URL: str = env.str("DATABASE_URL", default="")
+# Empty means "SQLite-backed Huey queue and local-memory cache".
+REDIS_URL: str = env.str("REDIS_URL", default="")
+# Empty means devices only poll (push is an optimisation, never a requirement).
+MQTT_URL: str = env.str("MQTT_URL", default="")
+
+MEDIA_ROOT: str = env.str("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+MEDIA_URL: str = env.str("MEDIA_URL", default="/media/")
+# S3-compatible object storage for media in a scaled-out deployment (django-storages, later).
+MEDIA_STORAGE_BACKEND: str = env.str(
+    "MEDIA_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"
+)
+STATIC_ROOT: str = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))
+
+EMAIL_URL: str = env.str("EMAIL_URL", default="consolemail://")
+DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="ttcs@localhost")
+
+# Roles whose holders must use two-factor authentication (comma-separated role names).
+TWO_FACTOR_REQUIRED_ROLES: list[str] = env.list(
+    "TTCS_2FA_REQUIRED_ROLES", default=["system_admin", "unit_admin", "approver"]
+)
+SESSION_IDLE_SECONDS: int = env.int("TTCS_SESSION_IDLE_SECONDS", default=2 * 60 * 60)
+LOGIN_FAILURE_LIMIT: int = env.int("TTCS_LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_LOCKOUT_MINUTES: int = env.int("TTCS_LOGIN_LOCKOUT_MINUTES", default=15)
+
+
+def database_config() -> dict:
+    """DATABASES['default'] from DATABASE_URL, or a tuned embedded SQLite file."""
+    if DATABASE_URL:
+        config = environ.Env.db_url_config(DATABASE_URL)
+        config.setdefault("CONN_MAX_AGE", 60)
+        config["CONN_HEALTH_CHECKS"] = True
+        return config
+    return sqlite_config(VAR_DIR / "ttcs.sqlite3")
+
+
+def sqlite_config(path: Path) -> dict:
+    # IMMEDIATE transactions take the write lock up front, so two writers queue instead of failing
+    # with "database is locked" half-way; WAL lets readers run beside the one writer.
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(path),
+        "OPTIONS": {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": (
+                "PRAGMA journal_mode=WAL;"
+                "PRAGMA synchronous=NORMAL;"
+                "PRAGMA foreign_keys=ON;"
+                "PRAGMA busy_timeout=20000;"
+                "PRAGMA temp_store=MEMORY;"
+                "PRAGMA mmap_size=134217728;"
+                "PRAGMA cache_size=-20000;"
+            ),
+        },
+    }

@@ -1,0 +1,20 @@
+"""Test settings: SQLite by default, PostgreSQL when DATABASE_URL is set (CI runs both)."""
+
+from config import env as E
+
+from .base import *  # noqa: F403
+from .base import HUEY
+
+SECRET_KEY = "test-only-key-0123456789-abcdefghijklmnopqrstuvwxyz"  # noqa: S105
+DEBUG = False
+# Fast hashing in tests; production keeps Argon2 (base.py).
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+HUEY = {**HUEY, "immediate": True}
+if not E.DATABASE_URL:
+    DATABASES = {"default": E.sqlite_config(E.VAR_DIR / "test.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(E.VAR_DIR / "test-db.sqlite3")}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+E.VAR_DIR.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.conf.urls.static import static
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import include, path
+from django.utils.translation import gettext as _
+from django.views import defaults
+
+from thongtincoso.core.health import healthz
+
+from .api import api
+
+admin.site.site_header = "Thông tin cơ sở"
+admin.site.site_title = "Thông tin cơ sở"
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("api/v1/", api.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("", include("thongtincoso.web.urls")),
+]
+if settings.DEBUG:
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+
+def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
+    # Machines get JSON from anything under /api/, people get the page.
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": _("Not found.")}, status=404)
+    return defaults.page_not_found(request, exception, template_name="web/404.html")
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": _("Server error; the team has been notified.")},
+                            status=500)
+    return defaults.server_error(request, template_name="web/500.html")

@@ -1,0 +1,138 @@
+"""Background work on Huey: enqueue after commit, retry with backoff, report progress.
+
+Write a task with `@job_task()`; it receives a `JobProgress` as its first argument and reports with
+`progress.update(done, total, message)`. Start it with `job_start(...)`, which records a JobStatus
+and enqueues the task only once the surrounding transaction commits (so the worker never sees a
+row that might still roll back). Tasks must be idempotent: a retry runs them again from the top.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from huey import crontab
+from huey.api import Task
+from huey.contrib.djhuey import HUEY, periodic_task, task
+
+from .models import JobState, JobStatus
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETRIES = 3
+DEFAULT_RETRY_DELAY = 10  # seconds before the first retry
+DEFAULT_BACKOFF = 2.0  # each retry waits twice as long as the one before
+
+
+@dataclass
+class PeriodicJob:
+    name: str
+    schedule: str
+    doc: str
+
+
+# What runs on its own, and when: shown on the jobs page so operators know what to expect.
+PERIODIC_REGISTRY: dict[str, PeriodicJob] = {}
+
+
+class JobProgress:
+    def __init__(self, job_id: str | None) -> None:
+        self.job_id = job_id
+
+    def update(self, done: int, total: int | None = None, message: str = "") -> None:
+        if not self.job_id:
+            return
+        fields: dict[str, Any] = {"done": done, "updated_at": timezone.now()}
+        if total is not None:
+            fields["total"] = total
+        if message:
+            fields["message"] = message[:500]
+        JobStatus.objects.filter(pk=self.job_id).update(**fields)
+
+
+def job_task(
+    *, retries: int = DEFAULT_RETRIES, retry_delay: int = DEFAULT_RETRY_DELAY,
+    backoff: float = DEFAULT_BACKOFF, **task_kwargs: Any,
+) -> Callable[[Callable[..., Any]], Any]:
+    """A Huey task that keeps its JobStatus up to date and retries with exponential backoff."""
+
+    def decorator(fn: Callable[..., Any]) -> Any:
+        @functools.wraps(fn)
+        def run(job_id: str | None, *args: Any, **kwargs: Any) -> Any:
+            _mark(job_id, state=JobState.RUNNING, attempt=True)
+            try:
+                result = fn(JobProgress(job_id), *args, **kwargs)
+            except Exception as exc:
+                final = _is_last_attempt(job_id, retries)
+                _mark(job_id, state=JobState.FAILED if final else JobState.QUEUED,
+                      message=f"{exc.__class__.__name__}: {exc}"[:500], finished=final)
+                raise
+            _mark(job_id, state=JobState.SUCCEEDED, result=result, finished=True)
+            return result
+
+        return task(retries=retries, retry_delay=retry_delay, retry_backoff=backoff,
+                    name=f"{fn.__module__}.{fn.__name__}", **task_kwargs)(run)
+
+    return decorator
+
+
+def _is_last_attempt(job_id: str | None, retries: int) -> bool:
+    if not job_id:
+        return True
+    attempts = JobStatus.objects.filter(pk=job_id).values_list("attempts", flat=True).first()
+    return attempts is None or attempts > retries
+
+
+def _mark(job_id: str | None, *, state: str, message: str = "", result: Any = None,
+          finished: bool = False, attempt: bool = False) -> None:
+    if not job_id:
+        return
+    from django.db.models import F
+
+    fields: dict[str, Any] = {"state": state, "updated_at": timezone.now()}
+    if message:
+        fields["message"] = message
+    if result is not None:
+        fields["result"] = result
+    if finished:
+        fields["finished_at"] = timezone.now()
+    if attempt:
+        fields["attempts"] = F("attempts") + 1
+    JobStatus.objects.filter(pk=job_id).update(**fields)
+
+
+def enqueue_on_commit(task_fn: Any, *args: Any, **kwargs: Any) -> None:
+    """Enqueue a Huey task once the current transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: task_fn(*args, **kwargs))
+
+
+def job_start(
+    task_fn: Any, *args: Any, title: str = "", unit: Any = None, created_by: Any = None,
+    **kwargs: Any,
+) -> JobStatus:
+    """Record a JobStatus and enqueue `task_fn` (made with @job_task) after commit."""
+    job = JobStatus.objects.create(
+        name=getattr(task_fn, "name", str(task_fn)), title=title, unit=unit,
+        created_by=created_by,
+    )
+    enqueue_on_commit(task_fn, str(job.pk), *args, **kwargs)
+    return job
+
+
+def register_periodic(schedule: crontab, *, name: str, description: str, human: str) -> Callable:
+    """A periodic Huey task that also appears in PERIODIC_REGISTRY."""
+
+    def decorator(fn: Callable[..., Any]) -> Task:
+        PERIODIC_REGISTRY[name] = PeriodicJob(name=name, schedule=human, doc=description)
+        return periodic_task(schedule, name=name)(fn)
+
+    return decorator
+
+
+def queue_backend() -> str:
+    return type(HUEY).__name__
