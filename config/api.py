@@ -30,8 +30,9 @@ def _service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
         status = 403
     else:
         status = 400
-    return api.create_response(request, {"detail": str(exc.message), "field": exc.field},
-                               status=status)
+    return api.create_response(
+        request, {"detail": str(exc.message), "field": exc.field}, status=status
+    )
 
 
 @api.exception_handler(ValidationError)
@@ -46,8 +47,8 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
 @api.exception_handler(AuthenticationError)
 def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return api.create_response(
-        request, {"detail": _("Authentication required: log in or send an API token.")},
-        status=401)
+        request, {"detail": _("Authentication required: log in or send an API token.")}, status=401
+    )
 
 
 @api.exception_handler(Http404)

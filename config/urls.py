@@ -35,6 +35,5 @@ def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 def handler500(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": _("Server error; the team has been notified.")},
-                            status=500)
+        return JsonResponse({"detail": _("Server error; the team has been notified.")}, status=500)
     return defaults.server_error(request, template_name="web/500.html")

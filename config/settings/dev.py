@@ -4,5 +4,5 @@ from config import env as E
 
 from .base import *  # noqa: F403
 
-SECRET_KEY = E.SECRET_KEY or "dev-only-insecure-key-change-me-in-production-0123456789"  # noqa: S105
+SECRET_KEY = E.SECRET_KEY or "dev-only-insecure-key-change-me-in-production-0123456789"
 E.VAR_DIR.mkdir(parents=True, exist_ok=True)

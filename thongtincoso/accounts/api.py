@@ -10,7 +10,7 @@ from thongtincoso.units.models import Unit
 
 from . import policy, selectors, services
 from .api_auth import api_auth
-from .models import ApiToken, RoleAssignment, User
+from .models import RoleAssignment, User
 from .roles import Action
 from .schemas import RoleAssignIn, RoleOut, TokenCreatedOut, TokenIn, TokenOut, UserIn, UserOut
 
@@ -19,8 +19,11 @@ router = Router(tags=["accounts"], auth=api_auth)
 
 @router.get("/me", response=UserOut, summary="The caller's account and roles")
 def me(request: HttpRequest) -> User:
-    return User.objects.select_related("unit").prefetch_related(
-        "role_assignments__unit").get(pk=request.user.pk)
+    return (
+        User.objects.select_related("unit")
+        .prefetch_related("role_assignments__unit")
+        .get(pk=policy.acting_user(request).pk)
+    )
 
 
 @router.get("/tokens", response=list[TokenOut], summary="The caller's API tokens")
@@ -30,28 +33,38 @@ def token_list(request: HttpRequest):  # type: ignore[no-untyped-def]
 
 @router.post("/tokens", response={201: TokenCreatedOut}, summary="Create a personal API token")
 def token_create(request: HttpRequest, payload: TokenIn) -> tuple[int, dict]:
-    token, raw = services.api_token_create(actor=request.user, user=request.user,  # type: ignore[arg-type]
-                                           name=payload.name, expires_at=payload.expires_at)
+    token, raw = services.api_token_create(
+        actor=policy.acting_user(request),
+        user=policy.acting_user(request),
+        name=payload.name,
+        expires_at=payload.expires_at,
+    )
     return 201, {**TokenOut.from_orm(token).dict(), "token": raw}
 
 
 @router.delete("/tokens/{token_id}", response={204: None}, summary="Revoke a token")
 def token_revoke(request: HttpRequest, token_id: int) -> tuple[int, None]:
     token = get_object_or_404(selectors.tokens_of(request.user), pk=token_id)
-    services.api_token_revoke(actor=request.user, token=token)  # type: ignore[arg-type]
+    services.api_token_revoke(actor=policy.acting_user(request), token=token)
     return 204, None
 
 
 def _managed_unit(request: HttpRequest, code: str) -> Unit:
-    unit = policy.restrict(Unit.objects.current(), request.user, Action.MANAGE_USERS).filter(
-        code=code).first()
+    unit = (
+        policy.restrict(Unit.objects.current(), request.user, Action.MANAGE_USERS)
+        .filter(code=code)
+        .first()
+    )
     if unit is None:
         raise Http404(f"No unit with code {code!r}")
     return unit
 
 
-@router.get("/units/{code}/users", response=list[UserOut],
-            summary="Accounts of a unit and the units below it")
+@router.get(
+    "/units/{code}/users",
+    response=list[UserOut],
+    summary="Accounts of a unit and the units below it",
+)
 def unit_users(request: HttpRequest, code: str):  # type: ignore[no-untyped-def]
     return selectors.users_of_unit(request.user, _managed_unit(request, code))
 
@@ -59,9 +72,15 @@ def unit_users(request: HttpRequest, code: str):  # type: ignore[no-untyped-def]
 @router.post("/users", response={201: UserOut}, summary="Create an account")
 def user_create(request: HttpRequest, payload: UserIn) -> tuple[int, User]:
     unit = _managed_unit(request, payload.unit)
-    user = services.user_create(actor=request.user, username=payload.username, unit=unit,  # type: ignore[arg-type]
-                                password=payload.password, full_name=payload.full_name,
-                                email=payload.email, phone=payload.phone)
+    user = services.user_create(
+        actor=policy.acting_user(request),
+        username=payload.username,
+        unit=unit,
+        password=payload.password,
+        full_name=payload.full_name,
+        email=payload.email,
+        phone=payload.phone,
+    )
     return 201, user
 
 
@@ -76,15 +95,22 @@ def role_assign(request: HttpRequest, payload: RoleAssignIn) -> tuple[int, RoleA
     user = selectors.users_manageable(request.user).filter(username=payload.username).first()
     if user is None:
         raise Http404(f"No account {payload.username!r}")
-    assignment = services.role_assign(actor=request.user, user=user, role=payload.role,  # type: ignore[arg-type]
-                                      unit=unit, covers_descendants=payload.covers_descendants)
+    assignment = services.role_assign(
+        actor=policy.acting_user(request),
+        user=user,
+        role=payload.role,
+        unit=unit,
+        covers_descendants=payload.covers_descendants,
+    )
     return 201, assignment
 
 
-@router.delete("/role-assignments/{assignment_id}", response={204: None},
-               summary="Remove a role assignment")
+@router.delete(
+    "/role-assignments/{assignment_id}", response={204: None}, summary="Remove a role assignment"
+)
 def role_revoke(request: HttpRequest, assignment_id: int) -> tuple[int, None]:
-    assignment = get_object_or_404(selectors.role_assignments_visible(request.user),
-                                   pk=assignment_id)
-    services.role_revoke(actor=request.user, assignment=assignment)  # type: ignore[arg-type]
+    assignment = get_object_or_404(
+        selectors.role_assignments_visible(request.user), pk=assignment_id
+    )
+    services.role_revoke(actor=policy.acting_user(request), assignment=assignment)
     return 204, None

@@ -37,19 +37,28 @@ DEMO_ZONES = {COMMUNE_A: ["Tổ dân phố số 1", "Tổ dân phố số 2"], C
 def demo_load() -> list[str]:
     """Create what is missing; return the usernames created. Safe to run again."""
     created: list[str] = []
-    units = {u.code: u for u in Unit.objects.current().filter(
-        code__in={code for *_, code in DEMO_ACCOUNTS})}
+    units = {
+        u.code: u
+        for u in Unit.objects.current().filter(code__in={code for *_, code in DEMO_ACCOUNTS})
+    }
     with transaction.atomic():
         for username, full_name, role, code in DEMO_ACCOUNTS:
             unit = units[code]
             user = User.objects.filter(username=username).first()
             if user is None:
-                user = user_create(actor=None, username=username, unit=unit,
-                                   password=DEMO_PASSWORD, full_name=full_name,
-                                   email=f"{username}@demo.ttcs.local")
+                user = user_create(
+                    actor=None,
+                    username=username,
+                    unit=unit,
+                    password=DEMO_PASSWORD,
+                    full_name=full_name,
+                    email=f"{username}@demo.ttcs.local",
+                )
                 created.append(username)
-            if role == Role.SYSTEM_ADMIN and not user.is_staff:
-                User.objects.filter(pk=user.pk).update(is_staff=True)
+            if role == Role.SYSTEM_ADMIN and not user.is_superuser:
+                # The demo system admin also reaches third-party back-office pages (2FA devices,
+                # login lockouts), which Django keeps to superusers.
+                User.objects.filter(pk=user.pk).update(is_staff=True, is_superuser=True)
             if not RoleAssignment.objects.filter(user=user, role=role, unit=unit).exists():
                 role_assign(actor=None, user=user, role=role, unit=unit)
         for code, zones in DEMO_ZONES.items():

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 from django.db.models import Model, Q, QuerySet
@@ -25,6 +25,9 @@ from django.db.models import Model, Q, QuerySet
 from thongtincoso.units.models import Unit, path_upper_bound
 
 from .roles import ROLE_ACTIONS, SYSTEM_ONLY_ROLES, Action, Role
+
+if TYPE_CHECKING:
+    from .models import User
 
 M = TypeVar("M", bound=Model)
 
@@ -98,7 +101,7 @@ def may(user: Any, action: str, obj: Model | None) -> bool:
     if isinstance(obj, Unit):
         unit: Unit | None = obj
     elif hasattr(type(obj), "policy_path_field"):
-        path = getattr(obj, type(obj).policy_path_field)
+        path = getattr(obj, type(obj).policy_path_field)  # type: ignore[attr-defined]
         return any(g.allows(action) and _grant_covers_path(g, path) for g in grants(user))
     else:
         unit = owner_unit(obj)
@@ -149,16 +152,24 @@ def _grant_condition(model: type[Model], grant: Grant) -> Q:
     path_field = getattr(model, "policy_path_field", None)
     if path_field:
         if grant.covers_descendants:
-            return Q(**{f"{path_field}__gte": grant.unit_path,
-                        f"{path_field}__lt": path_upper_bound(grant.unit_path)})
+            return Q(
+                **{
+                    f"{path_field}__gte": grant.unit_path,
+                    f"{path_field}__lt": path_upper_bound(grant.unit_path),
+                }
+            )
         return Q(**{path_field: grant.unit_path})
     field = getattr(model, "policy_unit_field", None)
     if field is None:
         raise TypeError(f"{model.__name__} declares no policy_unit_field or policy_path_field")
     prefix = f"{field}__" if field else ""
     if grant.covers_descendants:
-        return Q(**{f"{prefix}path__gte": grant.unit_path,
-                    f"{prefix}path__lt": path_upper_bound(grant.unit_path)})
+        return Q(
+            **{
+                f"{prefix}path__gte": grant.unit_path,
+                f"{prefix}path__lt": path_upper_bound(grant.unit_path),
+            }
+        )
     return Q(**{f"{prefix}pk": grant.unit_id})
 
 
@@ -173,3 +184,17 @@ def grantable_roles(user: Any, unit: Unit) -> list[str]:
 def requires_two_factor(user: Any) -> bool:
     required: Iterable[str] = getattr(settings, "TWO_FACTOR_REQUIRED_ROLES", [])
     return any(g.role in required for g in grants(user))
+
+
+def acting_user(request: Any) -> User:
+    """The authenticated user of a request, typed, for passing to services as `actor=`.
+
+    Only call it behind login_required or API auth; an anonymous request here is a programming
+    error, not a user error.
+    """
+    from .models import User
+
+    user = request.user
+    if not isinstance(user, User):
+        raise TypeError("acting_user() needs an authenticated request")
+    return user

@@ -31,9 +31,7 @@ class Action(models.TextChoices):
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     Role.SYSTEM_ADMIN: frozenset(Action.values),
-    Role.UNIT_ADMIN: frozenset(
-        {Action.VIEW, Action.EDIT, Action.MANAGE_USERS, Action.VIEW_AUDIT}
-    ),
+    Role.UNIT_ADMIN: frozenset({Action.VIEW, Action.EDIT, Action.MANAGE_USERS, Action.VIEW_AUDIT}),
     Role.EDITOR: frozenset({Action.VIEW, Action.EDIT}),
     Role.APPROVER: frozenset({Action.VIEW, Action.APPROVE}),
     Role.BROADCAST_OPERATOR: frozenset({Action.VIEW, Action.BROADCAST}),

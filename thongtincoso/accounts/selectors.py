@@ -25,14 +25,17 @@ def users_of_unit(actor: Any, unit: Unit, *, include_lower: bool = True) -> Quer
     else:
         qs = qs.filter(unit=unit)
     return qs.prefetch_related(
-        Prefetch("role_assignments",
-                 queryset=RoleAssignment.objects.select_related("unit").order_by("role"))
+        Prefetch(
+            "role_assignments",
+            queryset=RoleAssignment.objects.select_related("unit").order_by("role"),
+        )
     )
 
 
 def role_assignments_visible(actor: Any) -> QuerySet[RoleAssignment]:
-    return policy.restrict(RoleAssignment.objects.all(), actor, Action.MANAGE_USERS) \
-        .select_related("user", "unit")
+    return policy.restrict(RoleAssignment.objects.all(), actor, Action.MANAGE_USERS).select_related(
+        "user", "unit"
+    )
 
 
 def tokens_of(user: Any) -> QuerySet[ApiToken]:

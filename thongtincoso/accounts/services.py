@@ -22,7 +22,7 @@ from .models import ApiToken, RoleAssignment, User
 from .roles import Action, Role
 
 USER_FIELDS = ["username", "full_name", "email", "phone", "unit", "is_active"]
-TOKEN_PREFIX = "ttcs_"
+TOKEN_PREFIX = "ttcs_"  # noqa: S105  (a public marker, not a secret)
 
 
 def _require(actor: User | None, action: str, unit: Unit | None, message: str) -> None:
@@ -41,16 +41,23 @@ def user_create(
     phone: str = "",
 ) -> User:
     """Create a staff account in `unit`. `actor=None` means the system (demo loader, commands)."""
-    _require(actor, Action.MANAGE_USERS, unit,
-             _("You may only create accounts in units you administer."))
+    _require(
+        actor, Action.MANAGE_USERS, unit, _("You may only create accounts in units you administer.")
+    )
     username = username.strip()
     if not username:
         raise ServiceError(_("Enter a user name."), field="username")
     if User.objects.filter(username__iexact=username).exists():
-        raise ServiceError(_("The user name “%(u)s” is already taken.") % {"u": username},
-                           field="username")
-    user = User(username=username, unit=unit, full_name=full_name.strip(), email=email.strip(),
-                phone=phone.strip())
+        raise ServiceError(
+            _("The user name “%(u)s” is already taken.") % {"u": username}, field="username"
+        )
+    user = User(
+        username=username,
+        unit=unit,
+        full_name=full_name.strip(),
+        email=email.strip(),
+        phone=phone.strip(),
+    )
     if password:
         try:
             validate_password(password, user)
@@ -62,24 +69,38 @@ def user_create(
     with transaction.atomic():
         user.full_clean(exclude=["password"])
         user.save()
-        audit_record(actor=actor, action="accounts.user.create", obj=user, unit=unit,
-                     after=model_snapshot(user, USER_FIELDS))
+        audit_record(
+            actor=actor,
+            action="accounts.user.create",
+            obj=user,
+            unit=unit,
+            after=model_snapshot(user, USER_FIELDS),
+        )
     return user
 
 
 def user_update(*, actor: User | None, user: User, **changes: Any) -> User:
     """Change a user's details (full_name, email, phone, is_active, unit)."""
-    _require(actor, Action.MANAGE_USERS, user.unit,
-             _("You may only change accounts in units you administer."))
+    _require(
+        actor,
+        Action.MANAGE_USERS,
+        user.unit,
+        _("You may only change accounts in units you administer."),
+    )
     allowed = {"full_name", "email", "phone", "is_active", "unit"}
     unknown = set(changes) - allowed
     if unknown:
-        raise ServiceError(_("These fields cannot be changed here: %(f)s") % {
-            "f": ", ".join(sorted(unknown))})
+        raise ServiceError(
+            _("These fields cannot be changed here: %(f)s") % {"f": ", ".join(sorted(unknown))}
+        )
     new_unit = changes.get("unit")
     if new_unit is not None:
-        _require(actor, Action.MANAGE_USERS, new_unit,
-                 _("You may only move accounts to units you administer."))
+        _require(
+            actor,
+            Action.MANAGE_USERS,
+            new_unit,
+            _("You may only move accounts to units you administer."),
+        )
     if actor is not None and actor.pk == user.pk and changes.get("is_active") is False:
         raise ServiceError(_("You cannot deactivate your own account."))
     before = model_snapshot(user, USER_FIELDS)
@@ -88,15 +109,25 @@ def user_update(*, actor: User | None, user: User, **changes: Any) -> User:
     with transaction.atomic():
         user.full_clean(exclude=["password"])
         user.save()
-        audit_record(actor=actor, action="accounts.user.update", obj=user, unit=user.unit,
-                     before=before, after=model_snapshot(user, USER_FIELDS))
+        audit_record(
+            actor=actor,
+            action="accounts.user.update",
+            obj=user,
+            unit=user.unit,
+            before=before,
+            after=model_snapshot(user, USER_FIELDS),
+        )
     return user
 
 
 def user_set_password(*, actor: User | None, user: User, password: str) -> None:
     if actor is None or actor.pk != user.pk:
-        _require(actor, Action.MANAGE_USERS, user.unit,
-                 _("You may only reset passwords of accounts in units you administer."))
+        _require(
+            actor,
+            Action.MANAGE_USERS,
+            user.unit,
+            _("You may only reset passwords of accounts in units you administer."),
+        )
     try:
         validate_password(password, user)
     except ValidationError as exc:
@@ -122,36 +153,56 @@ def role_assign(
         refusal = _role_assign_refusal(actor=actor, user=user, role=role, unit=unit)
         if refusal:
             with transaction.atomic():
-                audit_record(actor=actor, action="accounts.role.assign_denied", unit=unit,
-                             object_type="accounts.user", object_id=str(user.pk),
-                             object_repr=str(user),
-                             after={"role": role, "unit": unit.code, "reason": str(refusal)})
+                audit_record(
+                    actor=actor,
+                    action="accounts.role.assign_denied",
+                    unit=unit,
+                    object_type="accounts.user",
+                    object_id=str(user.pk),
+                    object_repr=str(user),
+                    after={"role": role, "unit": unit.code, "reason": str(refusal)},
+                )
             raise PermissionDeniedError(refusal)
     if RoleAssignment.objects.filter(user=user, role=role, unit=unit).exists():
         raise ServiceError(_("This user already has that role in this unit."), field="role")
     try:
         with transaction.atomic():
             assignment = RoleAssignment.objects.create(
-                user=user, role=role, unit=unit, covers_descendants=covers_descendants,
+                user=user,
+                role=role,
+                unit=unit,
+                covers_descendants=covers_descendants,
                 created_by=actor,
             )
-            audit_record(actor=actor, action="accounts.role.assign", obj=assignment, unit=unit,
-                         after={"user": user.username, "role": role, "unit": unit.code,
-                                "covers_descendants": covers_descendants})
+            audit_record(
+                actor=actor,
+                action="accounts.role.assign",
+                obj=assignment,
+                unit=unit,
+                after={
+                    "user": user.username,
+                    "role": role,
+                    "unit": unit.code,
+                    "covers_descendants": covers_descendants,
+                },
+            )
     except IntegrityError as exc:  # a concurrent identical assignment won the race
-        raise ServiceError(_("This user already has that role in this unit."),
-                           field="role") from exc
+        raise ServiceError(
+            _("This user already has that role in this unit."), field="role"
+        ) from exc
     policy.forget(user)
     return assignment
 
 
 def _role_assign_refusal(*, actor: User, user: User, role: str, unit: Unit) -> str | None:
     if not policy.may(actor, Action.MANAGE_USERS, unit):
-        return _("You may only assign roles in units you administer; %(unit)s is outside your "
-                 "area.") % {"unit": unit.name}
+        return _(
+            "You may only assign roles in units you administer; %(unit)s is outside your area."
+        ) % {"unit": unit.name}
     if role not in policy.grantable_roles(actor, unit):
         return _("Only a system administrator may assign the role “%(role)s”.") % {
-            "role": Role(role).label}
+            "role": Role(role).label
+        }
     if not policy.may(actor, Action.MANAGE_USERS, user):
         return _("You may only assign roles to accounts of units you administer.")
     return None
@@ -160,16 +211,26 @@ def _role_assign_refusal(*, actor: User, user: User, role: str, unit: Unit) -> s
 def role_revoke(*, actor: User | None, assignment: RoleAssignment) -> None:
     if actor is not None and not policy.may(actor, Action.MANAGE_USERS, assignment.unit):
         raise PermissionDeniedError(_("You may only remove roles in units you administer."))
-    if actor is not None and assignment.user_id == actor.pk and assignment.role in (
-        Role.SYSTEM_ADMIN, Role.UNIT_ADMIN
+    if (
+        actor is not None
+        and assignment.user_id == actor.pk
+        and assignment.role in (Role.SYSTEM_ADMIN, Role.UNIT_ADMIN)
     ):
         raise ServiceError(_("You cannot remove your own administrator role."))
     with transaction.atomic():
-        before = {"user": assignment.user.username, "role": assignment.role,
-                  "unit": assignment.unit.code,
-                  "covers_descendants": assignment.covers_descendants}
-        audit_record(actor=actor, action="accounts.role.revoke", obj=assignment,
-                     unit=assignment.unit, before=before)
+        before = {
+            "user": assignment.user.username,
+            "role": assignment.role,
+            "unit": assignment.unit.code,
+            "covers_descendants": assignment.covers_descendants,
+        }
+        audit_record(
+            actor=actor,
+            action="accounts.role.revoke",
+            obj=assignment,
+            unit=assignment.unit,
+            before=before,
+        )
         assignment.delete()
     policy.forget(assignment.user)
 
@@ -187,18 +248,28 @@ def api_token_create(
         raise PermissionDeniedError(_("You can only create tokens for your own account."))
     name = name.strip()
     if not name:
-        raise ServiceError(_("Give the token a name, e.g. the program that will use it."),
-                           field="name")
+        raise ServiceError(
+            _("Give the token a name, e.g. the program that will use it."), field="name"
+        )
     if expires_at is not None and expires_at <= timezone.now():
         raise ServiceError(_("The expiry date must be in the future."), field="expires_at")
     prefix = secrets.token_hex(6)
     raw = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():
-        token = ApiToken.objects.create(user=user, name=name, prefix=prefix,
-                                        token_hash=_hash_token(raw), expires_at=expires_at)
-        audit_record(actor=actor, action="accounts.token.create", obj=token, unit=user.unit,
-                     after={"name": name, "prefix": prefix,
-                            "expires_at": expires_at.isoformat() if expires_at else None})
+        token = ApiToken.objects.create(
+            user=user, name=name, prefix=prefix, token_hash=_hash_token(raw), expires_at=expires_at
+        )
+        audit_record(
+            actor=actor,
+            action="accounts.token.create",
+            obj=token,
+            unit=user.unit,
+            after={
+                "name": name,
+                "prefix": prefix,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+            },
+        )
     return token, raw
 
 
@@ -210,8 +281,13 @@ def api_token_revoke(*, actor: User, token: ApiToken) -> ApiToken:
     with transaction.atomic():
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit_record(actor=actor, action="accounts.token.revoke", obj=token,
-                     unit=token.user.unit, after={"revoked_at": token.revoked_at.isoformat()})
+        audit_record(
+            actor=actor,
+            action="accounts.token.revoke",
+            obj=token,
+            unit=token.user.unit,
+            after={"revoked_at": token.revoked_at.isoformat()},
+        )
     return token
 
 
@@ -221,7 +297,7 @@ def api_token_authenticate(raw: str) -> User | None:
 
     if not raw.startswith(TOKEN_PREFIX):
         return None
-    prefix = raw[len(TOKEN_PREFIX):].split("_", 1)[0]
+    prefix = raw[len(TOKEN_PREFIX) :].split("_", 1)[0]
     token = ApiToken.objects.usable().select_related("user").filter(prefix=prefix).first()
     if token is None or not hmac.compare_digest(token.token_hash, _hash_token(raw)):
         return None
@@ -248,6 +324,11 @@ def totp_device_confirm(*, actor: User, device: Any, code: str) -> bool:
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         TOTPDevice.objects.filter(user=actor).exclude(pk=device.pk).delete()
-        audit_record(actor=actor, action="accounts.totp.enrol", obj=actor, unit=actor.unit,
-                     after={"device": device.name})
+        audit_record(
+            actor=actor,
+            action="accounts.totp.enrol",
+            obj=actor,
+            unit=actor.unit,
+            after={"device": device.name},
+        )
     return True

@@ -28,6 +28,9 @@ def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 def _login_failed(sender: Any, credentials: dict, request: Any = None, **kwargs: Any) -> None:
     # Only the attempted user name is kept (never the password), so abuse can be traced.
     with transaction.atomic():
-        audit_record(actor=None, action="accounts.session.login_failed",
-                     object_type="accounts.user",
-                     object_repr=str(credentials.get("username", ""))[:150])
+        audit_record(
+            actor=None,
+            action="accounts.session.login_failed",
+            object_type="accounts.user",
+            object_repr=str(credentials.get("username", ""))[:150],
+        )

@@ -12,8 +12,13 @@ from .models import AuditRecord
 
 
 def audit_records_visible(
-    actor: Any, *, action: str = "", actor_username: str = "", unit_code: str = "",
-    date_from: dt.date | None = None, date_to: dt.date | None = None,
+    actor: Any,
+    *,
+    action: str = "",
+    actor_username: str = "",
+    unit_code: str = "",
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
 ) -> QuerySet[AuditRecord]:
     """Audit records of units in the actor's view_audit scope, newest first, filtered."""
     qs = policy.restrict(AuditRecord.objects.all(), actor, Action.VIEW_AUDIT)

@@ -79,7 +79,7 @@ def audit_record(
     object_id: str = "",
     object_repr: str = "",
 ) -> AuditRecord:
-    """Append one record. `action` is namespaced: "<app>.<entity>.<verb>", e.g. "units.unit.update"."""
+    """Append one record. `action` is namespaced "<app>.<entity>.<verb>" ("units.unit.update")."""
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
@@ -125,9 +125,8 @@ def audit_verify_chain(*, batch_size: int = 2000) -> tuple[int, ChainBreak | Non
     expected_seq = 1
     for record in _iter_in_order(batch_size):
         if record.seq != expected_seq:
-            return checked, ChainBreak(
-                expected_seq, record.pk, f"sequence gap: expected #{expected_seq}, found #{record.seq}"
-            )
+            reason = f"sequence gap: expected #{expected_seq}, found #{record.seq}"
+            return checked, ChainBreak(expected_seq, record.pk, reason)
         if record.prev_hash != expected_prev:
             return checked, ChainBreak(record.seq, record.pk, "previous-hash link broken")
         if compute_hash(record) != record.hash:

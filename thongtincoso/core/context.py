@@ -32,9 +32,9 @@ def new_request_id() -> str:
 
 
 @contextmanager
-def request_context(*, request_id: str | None = None, ip: str | None = None) -> Iterator[
-    RequestContext
-]:
+def request_context(
+    *, request_id: str | None = None, ip: str | None = None
+) -> Iterator[RequestContext]:
     ctx = RequestContext(request_id=request_id or new_request_id(), ip=ip)
     token = _current.set(ctx)
     try:

@@ -20,12 +20,15 @@ class JobStatus(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(_("job"), max_length=100)
     title = models.CharField(_("title"), max_length=255, blank=True)
-    unit = models.ForeignKey("units.Unit", null=True, blank=True, on_delete=models.SET_NULL,
-                             related_name="+")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
-    state = models.CharField(_("state"), max_length=16, choices=JobState.choices,
-                             default=JobState.QUEUED, db_index=True)
+    unit = models.ForeignKey(
+        "units.Unit", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state = models.CharField(
+        _("state"), max_length=16, choices=JobState.choices, default=JobState.QUEUED, db_index=True
+    )
     done = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)
     message = models.CharField(_("message"), max_length=500, blank=True)

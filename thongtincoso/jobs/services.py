@@ -56,8 +56,11 @@ class JobProgress:
 
 
 def job_task(
-    *, retries: int = DEFAULT_RETRIES, retry_delay: int = DEFAULT_RETRY_DELAY,
-    backoff: float = DEFAULT_BACKOFF, **task_kwargs: Any,
+    *,
+    retries: int = DEFAULT_RETRIES,
+    retry_delay: int = DEFAULT_RETRY_DELAY,
+    backoff: float = DEFAULT_BACKOFF,
+    **task_kwargs: Any,
 ) -> Callable[[Callable[..., Any]], Any]:
     """A Huey task that keeps its JobStatus up to date and retries with exponential backoff."""
 
@@ -69,14 +72,23 @@ def job_task(
                 result = fn(JobProgress(job_id), *args, **kwargs)
             except Exception as exc:
                 final = _is_last_attempt(job_id, retries)
-                _mark(job_id, state=JobState.FAILED if final else JobState.QUEUED,
-                      message=f"{exc.__class__.__name__}: {exc}"[:500], finished=final)
+                _mark(
+                    job_id,
+                    state=JobState.FAILED if final else JobState.QUEUED,
+                    message=f"{exc.__class__.__name__}: {exc}"[:500],
+                    finished=final,
+                )
                 raise
             _mark(job_id, state=JobState.SUCCEEDED, result=result, finished=True)
             return result
 
-        return task(retries=retries, retry_delay=retry_delay, retry_backoff=backoff,
-                    name=f"{fn.__module__}.{fn.__name__}", **task_kwargs)(run)
+        return task(
+            retries=retries,
+            retry_delay=retry_delay,
+            retry_backoff=backoff,
+            name=f"{fn.__module__}.{fn.__name__}",
+            **task_kwargs,
+        )(run)
 
     return decorator
 
@@ -88,8 +100,15 @@ def _is_last_attempt(job_id: str | None, retries: int) -> bool:
     return attempts is None or attempts > retries
 
 
-def _mark(job_id: str | None, *, state: str, message: str = "", result: Any = None,
-          finished: bool = False, attempt: bool = False) -> None:
+def _mark(
+    job_id: str | None,
+    *,
+    state: str,
+    message: str = "",
+    result: Any = None,
+    finished: bool = False,
+    attempt: bool = False,
+) -> None:
     if not job_id:
         return
     from django.db.models import F
@@ -112,12 +131,18 @@ def enqueue_on_commit(task_fn: Any, *args: Any, **kwargs: Any) -> None:
 
 
 def job_start(
-    task_fn: Any, *args: Any, title: str = "", unit: Any = None, created_by: Any = None,
+    task_fn: Any,
+    *args: Any,
+    title: str = "",
+    unit: Any = None,
+    created_by: Any = None,
     **kwargs: Any,
 ) -> JobStatus:
     """Record a JobStatus and enqueue `task_fn` (made with @job_task) after commit."""
     job = JobStatus.objects.create(
-        name=getattr(task_fn, "name", str(task_fn)), title=title, unit=unit,
+        name=getattr(task_fn, "name", str(task_fn)),
+        title=title,
+        unit=unit,
         created_by=created_by,
     )
     enqueue_on_commit(task_fn, str(job.pk), *args, **kwargs)

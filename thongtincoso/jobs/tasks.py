@@ -15,18 +15,24 @@ log = logging.getLogger(__name__)
 FINISHED_JOB_RETENTION = dt.timedelta(days=30)
 
 
-@register_periodic(crontab(minute="17", hour="3"), name="jobs.prune_finished",
-                   description="Delete finished job records older than 30 days.",
-                   human="03:17 every day")
+@register_periodic(
+    crontab(minute="17", hour="3"),
+    name="jobs.prune_finished",
+    description="Delete finished job records older than 30 days.",
+    human="03:17 every day",
+)
 def prune_finished_jobs() -> int:
     cutoff = timezone.now() - FINISHED_JOB_RETENTION
     deleted, _ = JobStatus.objects.filter(finished_at__lt=cutoff).delete()
     return deleted
 
 
-@register_periodic(crontab(minute="45", hour="2"), name="audit.verify_chain",
-                   description="Recompute the audit log's hash chain and log any break.",
-                   human="02:45 every day")
+@register_periodic(
+    crontab(minute="45", hour="2"),
+    name="audit.verify_chain",
+    description="Recompute the audit log's hash chain and log any break.",
+    human="02:45 every day",
+)
 def verify_audit_chain() -> bool:
     from thongtincoso.audit.services import audit_verify_chain
 

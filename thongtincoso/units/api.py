@@ -26,8 +26,12 @@ def _public_unit(code: str) -> Unit:
 
 def _scoped_unit(request: HttpRequest, code: str, action: str) -> Unit:
     # Out of scope answers like missing (404), whatever the action.
-    unit = policy.restrict(Unit.objects.current(), request.user, Action.VIEW).filter(
-        code=code).select_related("parent").first()
+    unit = (
+        policy.restrict(Unit.objects.current(), request.user, Action.VIEW)
+        .filter(code=code)
+        .select_related("parent")
+        .first()
+    )
     if unit is None:
         raise Http404(f"No unit with code {code!r}")
     if action != Action.VIEW and not policy.may(request.user, action, unit):
@@ -40,15 +44,23 @@ def unit_detail(request: HttpRequest, code: str) -> Unit:
     return _public_unit(code)
 
 
-@router.get("/units/{code}/children", response=list[UnitOut], auth=None,
-            summary="The units directly below one unit (provinces of VN, communes of a province)")
+@router.get(
+    "/units/{code}/children",
+    response=list[UnitOut],
+    auth=None,
+    summary="The units directly below one unit (provinces of VN, communes of a province)",
+)
 @paginate(PageNumberPagination, page_size=500)
 def unit_children(request: HttpRequest, code: str):  # type: ignore[no-untyped-def]
     return selectors.unit_children(_public_unit(code))
 
 
-@router.get("/units/{code}/access", response=AccessOut, auth=api_auth,
-            summary="What the caller may do on this unit")
+@router.get(
+    "/units/{code}/access",
+    response=AccessOut,
+    auth=api_auth,
+    summary="What the caller may do on this unit",
+)
 def unit_access(request: HttpRequest, code: str) -> dict:
     unit = _scoped_unit(request, code, Action.VIEW)
     return {
@@ -58,18 +70,33 @@ def unit_access(request: HttpRequest, code: str) -> dict:
     }
 
 
-@router.patch("/units/{code}", response=UnitDetailOut, auth=api_auth,
-              summary="Edit a unit's agency names (or a zone's name)")
+@router.patch(
+    "/units/{code}",
+    response=UnitDetailOut,
+    auth=api_auth,
+    summary="Edit a unit's agency names (or a zone's name)",
+)
 def unit_patch(request: HttpRequest, code: str, payload: UnitPatchIn) -> Unit:
     unit = _scoped_unit(request, code, Action.EDIT)
-    return services.unit_update(actor=request.user, unit=unit,  # type: ignore[arg-type]
-                                **payload.dict(exclude_unset=True))
+    return services.unit_update(
+        actor=policy.acting_user(request),
+        unit=unit,
+        **payload.dict(exclude_unset=True),
+    )
 
 
-@router.post("/units/{code}/zones", response={201: UnitOut}, auth=api_auth,
-             summary="Add a zone (thôn, tổ dân phố) to a commune")
+@router.post(
+    "/units/{code}/zones",
+    response={201: UnitOut},
+    auth=api_auth,
+    summary="Add a zone (thôn, tổ dân phố) to a commune",
+)
 def zone_create(request: HttpRequest, code: str, payload: ZoneIn) -> tuple[int, Unit]:
     commune = _scoped_unit(request, code, Action.EDIT)
-    zone = services.zone_create(actor=request.user, commune=commune,  # type: ignore[arg-type]
-                                name=payload.name, type_name=payload.type_name)
+    zone = services.zone_create(
+        actor=policy.acting_user(request),
+        commune=commune,
+        name=payload.name,
+        type_name=payload.type_name,
+    )
     return 201, zone

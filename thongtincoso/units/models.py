@@ -71,11 +71,15 @@ class Unit(models.Model):
     valid_to = models.DateField(_("valid to"), null=True, blank=True)
     # Agency names change often (2025 reorganisation): data, never code.
     committee_name = models.CharField(
-        _("People's Committee"), max_length=255, blank=True,
+        _("People's Committee"),
+        max_length=255,
+        blank=True,
         help_text=_("e.g. Ủy ban nhân dân phường Hoàn Kiếm"),
     )
     department_name = models.CharField(
-        _("department in charge"), max_length=255, blank=True,
+        _("department in charge"),
+        max_length=255,
+        blank=True,
         help_text=_("e.g. Sở Văn hóa, Thể thao và Du lịch"),
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -102,10 +106,6 @@ class Unit(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
 
-    @property
-    def is_current(self) -> bool:
-        return self.valid_to is None
-
     def save(self, *args, **kwargs) -> None:
         creating = self.pk is None
         super().save(*args, **kwargs)
@@ -121,6 +121,10 @@ class Unit(models.Model):
         else:
             self.path, self.depth = segment, 0
         Unit.objects.filter(pk=self.pk).update(path=self.path, depth=self.depth)
+
+    @property
+    def is_current(self) -> bool:
+        return self.valid_to is None
 
     def is_descendant_of(self, other: Unit, *, include_self: bool = True) -> bool:
         if self.pk == other.pk:

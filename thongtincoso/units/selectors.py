@@ -24,9 +24,6 @@ def unit_search(queryset: UnitQuerySet, q: str) -> UnitQuerySet:
 
 def unit_child_counts(units: list[Unit]) -> dict[int, int]:
     rows = (
-        Unit.objects.current()
-        .filter(parent__in=units)
-        .values("parent_id")
-        .annotate(n=Count("id"))
+        Unit.objects.current().filter(parent__in=units).values("parent_id").annotate(n=Count("id"))
     )
     return {row["parent_id"]: row["n"] for row in rows}

@@ -43,7 +43,7 @@ def _province_type(division_type: str) -> str:
 
 def _default_committee(type_name: str, name: str) -> str:
     # "Phường Hoàn Kiếm" -> "Ủy ban nhân dân phường Hoàn Kiếm"
-    return f"Ủy ban nhân dân {type_name.lower()}{name[len(type_name):]}"
+    return f"Ủy ban nhân dân {type_name.lower()}{name[len(type_name) :]}"
 
 
 def units_load_official(*, progress: Callable[[int, int], None] | None = None) -> LoadReport:
@@ -61,54 +61,99 @@ def units_load_official(*, progress: Callable[[int, int], None] | None = None) -
     done = 0
     with transaction.atomic():
         existing = {u.code: u for u in Unit.objects.current().select_related(None)}
-        nation = _upsert(existing, report, code=NATION_CODE, name="Việt Nam",
-                         kind=UnitKind.NATION, type_name="Quốc gia", codename="viet_nam",
-                         parent=None, valid_from=None)
+        nation = _upsert(
+            existing,
+            report,
+            code=NATION_CODE,
+            name="Việt Nam",
+            kind=UnitKind.NATION,
+            type_name="Quốc gia",
+            codename="viet_nam",
+            parent=None,
+            valid_from=None,
+        )
         done += 1
         by_code: dict[str, Unit] = {}
         for province in provinces:
             type_name = _province_type(province.division_type.value)
             by_code[f"{int(province.code):02d}"] = _upsert(
-                existing, report, code=f"{int(province.code):02d}", name=province.name,
-                kind=UnitKind.PROVINCE, type_name=type_name, codename=province.codename,
-                parent=nation, valid_from=REFORM_2025_DATE,
+                existing,
+                report,
+                code=f"{int(province.code):02d}",
+                name=province.name,
+                kind=UnitKind.PROVINCE,
+                type_name=type_name,
+                codename=province.codename,
+                parent=nation,
+                valid_from=REFORM_2025_DATE,
                 committee=_default_committee(type_name, province.name),
             )
             done += 1
         for i, ward in enumerate(wards):
             type_name = ward.division_type.value.capitalize()
             _upsert(
-                existing, report, code=f"{int(ward.code):05d}", name=ward.name,
-                kind=UnitKind.COMMUNE, type_name=type_name, codename=ward.codename,
-                parent=by_code[f"{int(ward.province_code):02d}"], valid_from=REFORM_2025_DATE,
+                existing,
+                report,
+                code=f"{int(ward.code):05d}",
+                name=ward.name,
+                kind=UnitKind.COMMUNE,
+                type_name=type_name,
+                codename=ward.codename,
+                parent=by_code[f"{int(ward.province_code):02d}"],
+                valid_from=REFORM_2025_DATE,
                 committee=_default_committee(type_name, ward.name),
             )
             done += 1
             if progress and (i % 200 == 0 or done == total):
                 progress(done, total)
         if report.created or report.updated:
-            audit_record(actor=None, action="units.tree.load", object_type="units.unit",
-                         object_repr="vietnam-provinces",
-                         after={"created": report.created, "updated": report.updated})
+            audit_record(
+                actor=None,
+                action="units.tree.load",
+                object_type="units.unit",
+                object_repr="vietnam-provinces",
+                after={"created": report.created, "updated": report.updated},
+            )
     if progress:
         progress(total, total)
     return report
 
 
 def _upsert(
-    existing: dict[str, Unit], report: LoadReport, *, code: str, name: str, kind: str,
-    type_name: str, codename: str, parent: Unit | None, valid_from: dt.date | None,
+    existing: dict[str, Unit],
+    report: LoadReport,
+    *,
+    code: str,
+    name: str,
+    kind: str,
+    type_name: str,
+    codename: str,
+    parent: Unit | None,
+    valid_from: dt.date | None,
     committee: str = "",
 ) -> Unit:
     unit = existing.get(code)
     if unit is None:
-        unit = Unit(code=code, name=name, kind=kind, type_name=type_name, codename=codename,
-                    parent=parent, valid_from=valid_from, committee_name=committee)
+        unit = Unit(
+            code=code,
+            name=name,
+            kind=kind,
+            type_name=type_name,
+            codename=codename,
+            parent=parent,
+            valid_from=valid_from,
+            committee_name=committee,
+        )
         unit.save()
         report.created += 1
         return unit
-    wanted = {"name": name, "kind": kind, "type_name": type_name, "codename": codename,
-              "parent_id": parent.pk if parent else None}
+    wanted = {
+        "name": name,
+        "kind": kind,
+        "type_name": type_name,
+        "codename": codename,
+        "parent_id": parent.pk if parent else None,
+    }
     changed = {k: v for k, v in wanted.items() if getattr(unit, k) != v}
     if changed:
         for k, v in changed.items():
@@ -129,17 +174,26 @@ def _require_edit(actor: User | None, unit: Unit) -> None:
 
 
 def unit_update(
-    *, actor: User | None, unit: Unit, committee_name: str | None = None,
-    department_name: str | None = None, name: str | None = None,
+    *,
+    actor: User | None,
+    unit: Unit,
+    committee_name: str | None = None,
+    department_name: str | None = None,
+    name: str | None = None,
 ) -> Unit:
     """Edit a unit's agency names (and a zone's name). Official names come from the loader."""
     _require_edit(actor, unit)
     if name is not None and unit.kind != UnitKind.ZONE:
-        raise ServiceError(_("Official unit names come from the national list and cannot be "
-                             "changed here."), field="name")
+        raise ServiceError(
+            _("Official unit names come from the national list and cannot be changed here."),
+            field="name",
+        )
     before = model_snapshot(unit, EDITABLE_FIELDS)
-    for field, value in (("committee_name", committee_name),
-                         ("department_name", department_name), ("name", name)):
+    for field, value in (
+        ("committee_name", committee_name),
+        ("department_name", department_name),
+        ("name", name),
+    ):
         if value is not None:
             setattr(unit, field, value.strip())
     if unit.kind == UnitKind.ZONE and not unit.name:
@@ -150,8 +204,9 @@ def unit_update(
     with transaction.atomic():
         unit.full_clean()
         unit.save()
-        audit_record(actor=actor, action="units.unit.update", obj=unit, unit=unit,
-                     before=before, after=after)
+        audit_record(
+            actor=actor, action="units.unit.update", obj=unit, unit=unit, before=before, after=after
+        )
     return unit
 
 
@@ -167,16 +222,28 @@ def zone_create(*, actor: User | None, commune: Unit, name: str, type_name: str 
         raise ServiceError(_("Choose a zone type from the list."), field="type_name")
     full_name = name if name.lower().startswith(type_name.lower()) else f"{type_name} {name}"
     if commune.children.current().filter(name__iexact=full_name).exists():
-        raise ServiceError(_("This commune already has a zone named “%(n)s”.") % {"n": full_name},
-                           field="name")
+        raise ServiceError(
+            _("This commune already has a zone named “%(n)s”.") % {"n": full_name}, field="name"
+        )
     with transaction.atomic():
-        zone = Unit(code=_next_zone_code(commune), name=full_name, kind=UnitKind.ZONE,
-                    type_name=type_name, codename=slugify(full_name)[:100], parent=commune,
-                    valid_from=dt.date.today())
+        zone = Unit(
+            code=_next_zone_code(commune),
+            name=full_name,
+            kind=UnitKind.ZONE,
+            type_name=type_name,
+            codename=slugify(full_name)[:100],
+            parent=commune,
+            valid_from=dt.date.today(),
+        )
         zone.full_clean(exclude=["path"])
         zone.save()
-        audit_record(actor=actor, action="units.zone.create", obj=zone, unit=zone,
-                     after=model_snapshot(zone, ["code", "name", "type_name"]))
+        audit_record(
+            actor=actor,
+            action="units.zone.create",
+            obj=zone,
+            unit=zone,
+            after=model_snapshot(zone, ["code", "name", "type_name"]),
+        )
     return zone
 
 
@@ -197,6 +264,11 @@ def zone_retire(*, actor: User | None, zone: Unit) -> Unit:
     with transaction.atomic():
         zone.valid_to = dt.date.today()
         zone.save(update_fields=["valid_to", "updated_at"])
-        audit_record(actor=actor, action="units.zone.retire", obj=zone, unit=zone,
-                     after={"valid_to": zone.valid_to.isoformat()})
+        audit_record(
+            actor=actor,
+            action="units.zone.retire",
+            obj=zone,
+            unit=zone,
+            after={"valid_to": zone.valid_to.isoformat()},
+        )
     return zone

@@ -18,19 +18,30 @@ class LoginForm(AuthenticationForm):
         "invalid_login": _("The user name or password is incorrect. Check both and try again."),
         "inactive": _("The user name or password is incorrect. Check both and try again."),
     }
-    username = forms.CharField(label=_("User name"), max_length=150,
-                               widget=forms.TextInput(attrs={"autofocus": True,
-                                                             "autocomplete": "username"}))
-    password = forms.CharField(label=_("Password"), strip=False,
-                               widget=forms.PasswordInput(attrs={"autocomplete":
-                                                                 "current-password"}))
+    username = forms.CharField(
+        label=_("User name"),
+        max_length=150,
+        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username"}),
+    )
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
 
 
 class OtpCodeForm(forms.Form):
     code = forms.CharField(
-        label=_("6-digit code from your authenticator app"), max_length=12,
-        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code",
-                                      "pattern": "[0-9 ]*", "autofocus": True}),
+        label=_("6-digit code from your authenticator app"),
+        max_length=12,
+        widget=forms.TextInput(
+            attrs={
+                "inputmode": "numeric",
+                "autocomplete": "one-time-code",
+                "pattern": "[0-9 ]*",
+                "autofocus": True,
+            }
+        ),
     )
 
     def clean_code(self) -> str:
@@ -41,10 +52,10 @@ class OtpCodeForm(forms.Form):
 
 
 class UnitEditForm(forms.Form):
-    committee_name = forms.CharField(label=_("People's Committee"), max_length=255,
-                                     required=False)
-    department_name = forms.CharField(label=_("Department in charge"), max_length=255,
-                                      required=False)
+    committee_name = forms.CharField(label=_("People's Committee"), max_length=255, required=False)
+    department_name = forms.CharField(
+        label=_("Department in charge"), max_length=255, required=False
+    )
 
 
 class ZoneForm(forms.Form):
@@ -54,45 +65,63 @@ class ZoneForm(forms.Form):
 
 class UserCreateForm(forms.Form):
     username = forms.RegexField(
-        label=_("User name"), max_length=150, regex=r"^[\w.@+-]+$",
+        label=_("User name"),
+        max_length=150,
+        regex=r"^[\w.@+-]+$",
         error_messages={"invalid": _("Use only letters, digits and . @ + - _ in user names.")},
     )
     full_name = forms.CharField(label=_("Full name"), max_length=200)
     email = forms.EmailField(label=_("E-mail"), required=False)
-    phone = forms.RegexField(label=_("Phone"), max_length=32, required=False,
-                             regex=r"^\+?[0-9 .-]{8,20}$",
-                             error_messages={"invalid": _("Enter a phone number of 8 to 20 "
-                                                          "digits, e.g. 0912 345 678.")})
-    password = forms.CharField(label=_("Initial password"), strip=False,
-                               widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-                               help_text=_("At least 10 characters, not only digits."))
+    phone = forms.RegexField(
+        label=_("Phone"),
+        max_length=32,
+        required=False,
+        regex=r"^\+?[0-9 .-]{8,20}$",
+        error_messages={"invalid": _("Enter a phone number of 8 to 20 digits, e.g. 0912 345 678.")},
+    )
+    password = forms.CharField(
+        label=_("Initial password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("At least 10 characters, not only digits."),
+    )
 
 
 class RoleAssignForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"))
-    unit = forms.CharField(label=_("Unit code"), max_length=32,
-                           help_text=_("e.g. 01 for a province, 00070 for a commune"))
-    covers_descendants = forms.BooleanField(label=_("Also covers the units below"),
-                                            required=False, initial=True)
+    unit = forms.CharField(
+        label=_("Unit code"),
+        max_length=32,
+        help_text=_("e.g. 01 for a province, 00070 for a commune"),
+    )
+    covers_descendants = forms.BooleanField(
+        label=_("Also covers the units below"), required=False, initial=True
+    )
 
     def __init__(self, *args: Any, roles: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = [(r, Role(r).label) for r in roles]
+        role_field: Any = self.fields["role"]
+        role_field.choices = [(r, Role(r).label) for r in roles]
 
 
 class TokenForm(forms.Form):
-    name = forms.CharField(label=_("Token name"), max_length=100,
-                           help_text=_("What will use it, e.g. “reporting script”."))
+    name = forms.CharField(
+        label=_("Token name"),
+        max_length=100,
+        help_text=_("What will use it, e.g. “reporting script”."),
+    )
 
 
 class AuditFilterForm(forms.Form):
     action = forms.CharField(label=_("Action"), required=False, max_length=64)
     actor = forms.CharField(label=_("User"), required=False, max_length=150)
     unit = forms.CharField(label=_("Unit code"), required=False, max_length=32)
-    date_from = forms.DateField(label=_("From"), required=False,
-                                widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=_("To"), required=False,
-                              widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

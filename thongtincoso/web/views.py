@@ -17,14 +17,17 @@ from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from thongtincoso.accounts import policy, selectors as account_selectors, services as accounts
+from thongtincoso.accounts import policy
+from thongtincoso.accounts import selectors as account_selectors
+from thongtincoso.accounts import services as accounts
 from thongtincoso.accounts.models import User
 from thongtincoso.accounts.roles import Action
 from thongtincoso.audit.selectors import audit_records_visible
 from thongtincoso.core.errors import ServiceError
 from thongtincoso.jobs.models import JobStatus
 from thongtincoso.jobs.services import PERIODIC_REGISTRY
-from thongtincoso.units import selectors as unit_selectors, services as units
+from thongtincoso.units import selectors as unit_selectors
+from thongtincoso.units import services as units
 from thongtincoso.units.models import Unit, UnitKind
 
 from . import forms
@@ -33,8 +36,11 @@ from .qr import qr_svg
 
 def _scoped_unit(request: HttpRequest, code: str, action: str = Action.VIEW) -> Unit:
     """The unit if the user may `action` it; otherwise 404, exactly like a missing code."""
-    unit = policy.restrict(Unit.objects.select_related("parent"), request.user, action) \
-        .filter(code=code, valid_to__isnull=True).first()
+    unit = (
+        policy.restrict(Unit.objects.select_related("parent"), request.user, action)
+        .filter(code=code, valid_to__isnull=True)
+        .first()
+    )
     if unit is None:
         raise Http404
     return unit
@@ -42,8 +48,9 @@ def _scoped_unit(request: HttpRequest, code: str, action: str = Action.VIEW) -> 
 
 def _safe_next(request: HttpRequest, default: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                       require_https=request.is_secure()):
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return default
 
@@ -53,6 +60,7 @@ def _form_error(form: forms.forms.Form, exc: ServiceError) -> None:
 
 
 # --- Authentication -------------------------------------------------------------------------
+
 
 class LoginView(auth_views.LoginView):
     template_name = "web/login.html"
@@ -72,29 +80,35 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name=_("Authenticator app"),
-                                           confirmed=False)
+        device = TOTPDevice.objects.create(user=user, name=_("Authenticator app"), confirmed=False)
     form = forms.OtpCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if accounts.totp_device_confirm(actor=user, device=device,
-                                        code=form.cleaned_data["code"]):
+        if accounts.totp_device_confirm(actor=user, device=device, code=form.cleaned_data["code"]):
             otp_login(request, device)
             messages.success(request, _("Two-factor authentication is on for your account."))
             return redirect(_safe_next(request, "/"))
-        form.add_error("code", _("That code is not valid. Check the time on your phone and "
-                                 "enter the newest code."))
+        form.add_error(
+            "code",
+            _("That code is not valid. Check the time on your phone and enter the newest code."),
+        )
     secret = _base32(device.bin_key)
-    return render(request, "web/2fa_setup.html", {
-        "form": form, "secret": secret, "qr": qr_svg(device.config_url),
-        "next": request.GET.get("next", ""),
-    })
+    return render(
+        request,
+        "web/2fa_setup.html",
+        {
+            "form": form,
+            "secret": secret,
+            "qr": qr_svg(device.config_url),
+            "next": request.GET.get("next", ""),
+        },
+    )
 
 
 def _base32(key: bytes) -> str:
     import base64
 
     raw = base64.b32encode(key).decode().rstrip("=")
-    return " ".join(raw[i:i + 4] for i in range(0, len(raw), 4))
+    return " ".join(raw[i : i + 4] for i in range(0, len(raw), 4))
 
 
 @login_required
@@ -108,13 +122,17 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
         if device.verify_is_allowed()[0] and device.verify_token(form.cleaned_data["code"]):
             otp_login(request, device)
             return redirect(_safe_next(request, "/"))
-        form.add_error("code", _("That code is not valid. Check the time on your phone and "
-                                 "enter the newest code."))
-    return render(request, "web/2fa_verify.html", {"form": form,
-                                                   "next": request.GET.get("next", "")})
+        form.add_error(
+            "code",
+            _("That code is not valid. Check the time on your phone and enter the newest code."),
+        )
+    return render(
+        request, "web/2fa_verify.html", {"form": form, "next": request.GET.get("next", "")}
+    )
 
 
 # --- Dashboard and account ------------------------------------------------------------------
+
 
 def _home_units(user: Any) -> list[Unit]:
     """The units a user's roles are rooted at: their starting points in the tree."""
@@ -135,8 +153,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 def _unit_summary(request: HttpRequest, unit: Unit) -> dict[str, Any]:
     below = Unit.objects.current().subtree_of(unit, include_self=False)
-    counts = {kind: below.filter(kind=kind).count()
-              for kind in (UnitKind.PROVINCE, UnitKind.COMMUNE, UnitKind.ZONE)}
+    counts = {
+        kind: below.filter(kind=kind).count()
+        for kind in (UnitKind.PROVINCE, UnitKind.COMMUNE, UnitKind.ZONE)
+    }
     summary: dict[str, Any] = {
         "counts": counts,
         "actions": [a for a in Action if policy.may(request.user, a, unit)],
@@ -145,7 +165,8 @@ def _unit_summary(request: HttpRequest, unit: Unit) -> dict[str, Any]:
         summary["user_count"] = account_selectors.users_of_unit(request.user, unit).count()
     if policy.may(request.user, Action.VIEW_AUDIT, unit):
         summary["recent_audit"] = audit_records_visible(request.user).filter(
-            unit_path__gte=unit.path)[:8]
+            unit_path__gte=unit.path
+        )[:8]
     return summary
 
 
@@ -156,29 +177,36 @@ def account(request: HttpRequest) -> HttpResponse:
     new_token = None
     if request.method == "POST" and form.is_valid():
         try:
-            _token, new_token = accounts.api_token_create(actor=user, user=user,
-                                                          name=form.cleaned_data["name"])
+            _token, new_token = accounts.api_token_create(
+                actor=user, user=user, name=form.cleaned_data["name"]
+            )
             form = forms.TokenForm()
         except ServiceError as exc:
             _form_error(form, exc)
-    return render(request, "web/account.html", {
-        "form": form, "new_token": new_token,
-        "tokens": account_selectors.tokens_of(user),
-        "has_2fa": TOTPDevice.objects.filter(user=user, confirmed=True).exists(),
-        "roles": user.role_assignments.select_related("unit"),
-    })
+    return render(
+        request,
+        "web/account.html",
+        {
+            "form": form,
+            "new_token": new_token,
+            "tokens": account_selectors.tokens_of(user),
+            "has_2fa": TOTPDevice.objects.filter(user=user, confirmed=True).exists(),
+            "roles": user.role_assignments.select_related("unit"),
+        },
+    )
 
 
 @login_required
 @require_POST
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     token = get_object_or_404(account_selectors.tokens_of(request.user), pk=token_id)
-    accounts.api_token_revoke(actor=request.user, token=token)  # type: ignore[arg-type]
+    accounts.api_token_revoke(actor=policy.acting_user(request), token=token)
     messages.success(request, _("The token has been revoked."))
     return redirect("web:account")
 
 
 # --- Unit tree ------------------------------------------------------------------------------
+
 
 @login_required
 def unit_root(request: HttpRequest) -> HttpResponse:
@@ -192,14 +220,18 @@ def unit_root(request: HttpRequest) -> HttpResponse:
 def unit_detail(request: HttpRequest, code: str) -> HttpResponse:
     unit = _scoped_unit(request, code)
     visible_ancestors = policy.restrict(unit.ancestors(), request.user, Action.VIEW)
-    return render(request, "web/unit_detail.html", {
-        "unit": unit,
-        "ancestors": visible_ancestors,
-        **_children_context(request, unit),
-        "can_edit": policy.may(request.user, Action.EDIT, unit),
-        "can_manage_users": policy.may(request.user, Action.MANAGE_USERS, unit),
-        "actions": [a for a in Action if policy.may(request.user, a, unit)],
-    })
+    return render(
+        request,
+        "web/unit_detail.html",
+        {
+            "unit": unit,
+            "ancestors": visible_ancestors,
+            **_children_context(request, unit),
+            "can_edit": policy.may(request.user, Action.EDIT, unit),
+            "can_manage_users": policy.may(request.user, Action.MANAGE_USERS, unit),
+            "actions": [a for a in Action if policy.may(request.user, a, unit)],
+        },
+    )
 
 
 def _children_context(request: HttpRequest, unit: Unit) -> dict[str, Any]:
@@ -216,18 +248,21 @@ def _children_context(request: HttpRequest, unit: Unit) -> dict[str, Any]:
 def unit_children(request: HttpRequest, code: str) -> HttpResponse:
     """The children table alone, for htmx search-as-you-type and paging."""
     unit = _scoped_unit(request, code)
-    return render(request, "web/_unit_children.html", {"unit": unit,
-                                                       **_children_context(request, unit)})
+    return render(
+        request, "web/_unit_children.html", {"unit": unit, **_children_context(request, unit)}
+    )
 
 
 @login_required
 def unit_edit(request: HttpRequest, code: str) -> HttpResponse:
     unit = _scoped_unit(request, code, Action.EDIT)
-    form = forms.UnitEditForm(request.POST or None, initial={
-        "committee_name": unit.committee_name, "department_name": unit.department_name})
+    form = forms.UnitEditForm(
+        request.POST or None,
+        initial={"committee_name": unit.committee_name, "department_name": unit.department_name},
+    )
     if request.method == "POST" and form.is_valid():
         try:
-            units.unit_update(actor=request.user, unit=unit, **form.cleaned_data)  # type: ignore[arg-type]
+            units.unit_update(actor=policy.acting_user(request), unit=unit, **form.cleaned_data)
         except ServiceError as exc:
             _form_error(form, exc)
         else:
@@ -244,8 +279,11 @@ def zone_create(request: HttpRequest, code: str) -> HttpResponse:
     form = forms.ZoneForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            zone = units.zone_create(actor=request.user, commune=commune,  # type: ignore[arg-type]
-                                     **form.cleaned_data)
+            zone = units.zone_create(
+                actor=policy.acting_user(request),
+                commune=commune,
+                **form.cleaned_data,
+            )
         except ServiceError as exc:
             _form_error(form, exc)
         else:
@@ -255,6 +293,7 @@ def zone_create(request: HttpRequest, code: str) -> HttpResponse:
 
 
 # --- Users and roles ------------------------------------------------------------------------
+
 
 @login_required
 def unit_users(request: HttpRequest, code: str) -> HttpResponse:
@@ -270,8 +309,11 @@ def user_create(request: HttpRequest, code: str) -> HttpResponse:
     form = forms.UserCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            user = accounts.user_create(actor=request.user, unit=unit,  # type: ignore[arg-type]
-                                        **form.cleaned_data)
+            user = accounts.user_create(
+                actor=policy.acting_user(request),
+                unit=unit,
+                **form.cleaned_data,
+            )
         except ServiceError as exc:
             _form_error(form, exc)
         else:
@@ -288,14 +330,17 @@ def _managed_user(request: HttpRequest, user_id: int) -> User:
 def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
     subject = _managed_user(request, user_id)
     assert subject.unit is not None
-    form = forms.RoleAssignForm(roles=policy.grantable_roles(request.user, subject.unit),
-                                initial={"unit": subject.unit.code})
+    form = forms.RoleAssignForm(
+        roles=policy.grantable_roles(request.user, subject.unit),
+        initial={"unit": subject.unit.code},
+    )
     return render(request, "web/user_detail.html", _user_context(request, subject, form))
 
 
 def _user_context(request: HttpRequest, subject: User, form: Any) -> dict[str, Any]:
     return {
-        "subject": subject, "form": form,
+        "subject": subject,
+        "form": form,
         "assignments": subject.role_assignments.select_related("unit").order_by("unit__path"),
     }
 
@@ -310,30 +355,39 @@ def role_assign(request: HttpRequest, user_id: int) -> HttpResponse:
     if form.is_valid():
         unit = unit_selectors.unit_get_public(form.cleaned_data["unit"].strip())
         if unit is None:
-            form.add_error("unit", _("No unit has the code “%(c)s”. Check the code.") % {
-                "c": form.cleaned_data["unit"]})
+            form.add_error(
+                "unit",
+                _("No unit has the code “%(c)s”. Check the code.")
+                % {"c": form.cleaned_data["unit"]},
+            )
         else:
             try:
-                accounts.role_assign(actor=request.user, user=subject,  # type: ignore[arg-type]
-                                     role=form.cleaned_data["role"], unit=unit,
-                                     covers_descendants=form.cleaned_data["covers_descendants"])
+                accounts.role_assign(
+                    actor=policy.acting_user(request),
+                    user=subject,
+                    role=form.cleaned_data["role"],
+                    unit=unit,
+                    covers_descendants=form.cleaned_data["covers_descendants"],
+                )
             except ServiceError as exc:
                 _form_error(form, exc)
             else:
                 messages.success(request, _("Role assigned."))
                 return redirect("web:user_detail", user_id=subject.pk)
     status = 400
-    return render(request, "web/user_detail.html", _user_context(request, subject, form),
-                  status=status)
+    return render(
+        request, "web/user_detail.html", _user_context(request, subject, form), status=status
+    )
 
 
 @login_required
 @require_POST
 def role_revoke(request: HttpRequest, assignment_id: int) -> HttpResponse:
     assignment = get_object_or_404(
-        account_selectors.role_assignments_visible(request.user), pk=assignment_id)
+        account_selectors.role_assignments_visible(request.user), pk=assignment_id
+    )
     try:
-        accounts.role_revoke(actor=request.user, assignment=assignment)  # type: ignore[arg-type]
+        accounts.role_revoke(actor=policy.acting_user(request), assignment=assignment)
     except ServiceError as exc:
         messages.error(request, str(exc.message))
     else:
@@ -343,6 +397,7 @@ def role_revoke(request: HttpRequest, assignment_id: int) -> HttpResponse:
 
 # --- Audit and jobs -------------------------------------------------------------------------
 
+
 @login_required
 def audit_list(request: HttpRequest) -> HttpResponse:
     if not policy.may_anywhere(request.user, Action.VIEW_AUDIT):
@@ -351,23 +406,26 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     filters: dict[str, Any] = {}
     if form.is_valid():
         data = form.cleaned_data
-        filters = {"action": data["action"], "actor_username": data["actor"],
-                   "unit_code": data["unit"], "date_from": data["date_from"],
-                   "date_to": data["date_to"]}
+        filters = {
+            "action": data["action"],
+            "actor_username": data["actor"],
+            "unit_code": data["unit"],
+            "date_from": data["date_from"],
+            "date_to": data["date_to"],
+        }
     records = audit_records_visible(request.user, **filters)
     page = Paginator(records, 50).get_page(request.GET.get("page"))
     template = "web/_audit_table.html" if request.htmx else "web/audit.html"  # type: ignore[attr-defined]
-    return render(request, template, {"form": form, "records": page,
-                                      "periodic": PERIODIC_REGISTRY.values()})
+    return render(
+        request, template, {"form": form, "records": page, "periodic": PERIODIC_REGISTRY.values()}
+    )
 
 
 @login_required
 def job_progress(request: HttpRequest, job_id: str) -> HttpResponse:
     job = get_object_or_404(
-        JobStatus.objects.filter(created_by=request.user)
+        JobStatus.objects.filter(created_by=policy.acting_user(request))
         | policy.restrict(JobStatus.objects.all(), request.user, Action.VIEW),
         pk=job_id,
     )
     return render(request, "web/_job_progress.html", {"job": job})
-
-

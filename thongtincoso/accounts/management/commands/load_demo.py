@@ -11,5 +11,8 @@ class Command(BaseCommand):
         if not Unit.objects.filter(code="01").exists():
             raise CommandError("Load the units first: python manage.py load_units")
         created = demo_load()
-        self.stdout.write(self.style.SUCCESS(
-            f"Demo accounts: {len(created)} created. Password for all: {DEMO_PASSWORD}"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo accounts: {len(created)} created. Password for all: {DEMO_PASSWORD}"
+            )
+        )

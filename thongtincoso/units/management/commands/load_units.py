@@ -14,7 +14,9 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {done}/{total} units")
 
         report = units_load_official(progress=progress)
-        self.stdout.write(self.style.SUCCESS(
-            f"Units: {report.created} created, {report.updated} updated, "
-            f"{report.unchanged} unchanged ({report.total} in all)."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Units: {report.created} created, {report.updated} updated, "
+                f"{report.unchanged} unchanged ({report.total} in all)."
+            )
+        )
