@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, ValidationError
+from ninja.errors import AuthenticationError, Throttled, ValidationError
 
 from thongtincoso.accounts.api import router as accounts_router
 from thongtincoso.core.errors import NotFoundError, PermissionDeniedError, ServiceError
+from thongtincoso.core.throttling import api_throttles
 from thongtincoso.units.api import router as units_router
 
 api = NinjaAPI(
@@ -17,6 +18,7 @@ api = NinjaAPI(
     description="Grassroots information platform. Authenticate with a personal API token "
     "(`Authorization: Bearer ttcs_…`) or a browser session.",
     urls_namespace="api-v1",
+    throttle=api_throttles(),
 )
 api.add_router("/", units_router)
 api.add_router("/", accounts_router)
@@ -49,6 +51,16 @@ def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return api.create_response(
         request, {"detail": _("Authentication required: log in or send an API token.")}, status=401
     )
+
+
+@api.exception_handler(Throttled)
+def _throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    response = api.create_response(
+        request, {"detail": _("Too many requests. Wait a moment and try again.")}, status=429
+    )
+    if exc.wait:
+        response["Retry-After"] = str(int(exc.wait) + 1)
+    return response
 
 
 @api.exception_handler(Http404)

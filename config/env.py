@@ -44,6 +44,10 @@ DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="ttcs@localhost"
 TWO_FACTOR_REQUIRED_ROLES: list[str] = env.list(
     "TTCS_2FA_REQUIRED_ROLES", default=["system_admin", "unit_admin", "approver"]
 )
+# API rate limits ("requests/period", period s, m, h or d): per address for anonymous callers,
+# per account for authenticated ones.
+API_ANON_RATE: str = env.str("TTCS_API_ANON_RATE", default="120/m")
+API_USER_RATE: str = env.str("TTCS_API_USER_RATE", default="1200/m")
 SESSION_IDLE_SECONDS: int = env.int("TTCS_SESSION_IDLE_SECONDS", default=2 * 60 * 60)
 LOGIN_FAILURE_LIMIT: int = env.int("TTCS_LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_LOCKOUT_MINUTES: int = env.int("TTCS_LOGIN_LOCKOUT_MINUTES", default=15)

@@ -163,6 +163,12 @@ EMAIL_CONFIG = E.env.email_url_config(E.EMAIL_URL)
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = E.DEFAULT_FROM_EMAIL
 
+TTCS_API_ANON_RATE = E.API_ANON_RATE
+TTCS_API_USER_RATE = E.API_USER_RATE
+# Clients are identified by REMOTE_ADDR (the proxy in front must set it), never by a
+# client-supplied X-Forwarded-For, which would let anyone dodge the limits.
+NINJA_NUM_PROXIES = 0
+
 # The public API is read by e-boards and other systems; keep its pages bounded.
 NINJA_PAGINATION_PER_PAGE = 50
 

@@ -15,7 +15,8 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = E.env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_HSTS_SECONDS = E.env.int("SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-SECURE_HSTS_PRELOAD = False
+# "preload" only allows submitting the domain to browsers' preload list; the operator decides that.
+SECURE_HSTS_PRELOAD = E.env.bool("SECURE_HSTS_PRELOAD", default=True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True

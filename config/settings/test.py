@@ -10,6 +10,9 @@ DEBUG = False
 # Fast hashing in tests; production keeps Argon2 (base.py).
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 HUEY = {**HUEY, "immediate": True}
+# Tests make many calls from one address; the throttling test lowers these itself.
+TTCS_API_ANON_RATE = "100000/m"
+TTCS_API_USER_RATE = "100000/m"
 if not E.DATABASE_URL:
     DATABASES = {"default": E.sqlite_config(E.VAR_DIR / "test.sqlite3")}
     DATABASES["default"]["TEST"] = {"NAME": str(E.VAR_DIR / "test-db.sqlite3")}

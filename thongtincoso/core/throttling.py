@@ -1,0 +1,37 @@
+"""Rate limits for the API, read from settings at request time (so operators and tests can tune
+them without rebuilding the API object). Anonymous callers are limited per client address,
+authenticated callers per user."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja.throttling import AnonRateThrottle, UserRateThrottle
+
+
+class _SettingsRate:
+    setting_name = ""
+
+    def allow_request(self, request: HttpRequest) -> bool:
+        rate = getattr(settings, self.setting_name)
+        self.rate = rate  # type: ignore[attr-defined]
+        self.num_requests, self.duration = self.parse_rate(rate)  # type: ignore[attr-defined]
+        return super().allow_request(request)  # type: ignore[misc]
+
+
+class PublicRateThrottle(_SettingsRate, AnonRateThrottle):
+    setting_name = "TTCS_API_ANON_RATE"
+
+
+class StaffRateThrottle(_SettingsRate, UserRateThrottle):
+    setting_name = "TTCS_API_USER_RATE"
+
+    def get_cache_key(self, request: HttpRequest) -> str | None:  # type: ignore[override]
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None  # anonymous callers are PublicRateThrottle's
+        return super().get_cache_key(request)
+
+
+def api_throttles() -> list:
+    return [PublicRateThrottle("1/s"), StaffRateThrottle("1/s")]
