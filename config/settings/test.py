@@ -15,7 +15,8 @@ TTCS_API_ANON_RATE = "100000/m"
 TTCS_API_USER_RATE = "100000/m"
 if not E.DATABASE_URL:
     DATABASES = {"default": E.sqlite_config(E.VAR_DIR / "test.sqlite3")}
-    DATABASES["default"]["TEST"] = {"NAME": str(E.VAR_DIR / "test-db.sqlite3")}
+    # No TEST NAME: Django then uses a shared in-memory database, which is fast and lets several
+    # test runs (a developer's and an editor's) proceed side by side without sharing a file.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

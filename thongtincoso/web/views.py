@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -77,7 +78,13 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def two_factor_setup(request: HttpRequest) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+    user = policy.acting_user(request)
+    if not request.user.is_verified() and TOTPDevice.objects.filter(  # type: ignore[union-attr]
+        user=user, confirmed=True
+    ).exists():
+        # Replacing a device needs the current one first; otherwise a stolen password alone
+        # could enrol the thief's phone.
+        return redirect(f"{reverse('web:2fa_verify')}?next={request.get_full_path()}")
     device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
     if device is None:
         device = TOTPDevice.objects.create(user=user, name=_("Authenticator app"), confirmed=False)
