@@ -18,6 +18,19 @@ from thongtincoso.accounts.roles import Role
 from thongtincoso.accounts.services import role_assign, user_create
 from thongtincoso.units.models import Unit, UnitKind
 
+
+def pytest_sessionstart(session: Any) -> None:
+    """Compile the gettext catalogs once, so every test sees pages as people do."""
+    from pathlib import Path
+
+    from django.core.management import call_command
+    from django.utils.translation.reloader import translation_file_changed
+
+    call_command("compile_catalogs", verbosity=0)
+    # Drop catalogs cached before the .mo files existed (Django's autoreloader does the same).
+    translation_file_changed(sender=None, file_path=Path("django.mo"))
+
+
 PASSWORD = "correct-horse-battery-1"  # noqa: S105  (test fixture)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
@@ -37,11 +38,25 @@ def _service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
     )
 
 
+@api.exception_handler(DjangoValidationError)
+def _model_validation_error(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+    # Services report problems as ServiceError; this is the safety net that keeps a missed
+    # case a 400 with the field's message rather than a 500.
+    return api.create_response(request, {"detail": " ".join(exc.messages)}, status=400)
+
+
 @api.exception_handler(ValidationError)
 def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    # "field" names the first offending field, like ServiceError responses do.
+    first_loc = exc.errors[0].get("loc", []) if exc.errors else []
+    field = str(first_loc[-1]) if first_loc else None
     return api.create_response(
         request,
-        {"detail": _("Some fields are missing or invalid; see errors."), "errors": exc.errors},
+        {
+            "detail": _("Some fields are missing or invalid; see errors."),
+            "field": field,
+            "errors": exc.errors,
+        },
         status=422,
     )
 

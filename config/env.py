@@ -1,7 +1,7 @@
 """The one place that reads the process environment.
 
 Every setting that differs between a laptop, CI and a province's servers comes from here, so an
-operator can read this file to learn every knob (see also docs/deployment.md).
+operator can read this file to learn every knob (see also deploy/README.md).
 """
 
 from __future__ import annotations
@@ -48,6 +48,10 @@ TWO_FACTOR_REQUIRED_ROLES: list[str] = env.list(
 # per account for authenticated ones.
 API_ANON_RATE: str = env.str("TTCS_API_ANON_RATE", default="120/m")
 API_USER_RATE: str = env.str("TTCS_API_USER_RATE", default="1200/m")
+# How many reverse proxies (nginx, a load balancer) stand in front of the app. With N > 0 the
+# client address is the Nth entry from the right of X-Forwarded-For; with 0 it is REMOTE_ADDR.
+# Audit records, login throttling and API rate limits all use this one rule.
+TRUSTED_PROXY_COUNT: int = env.int("TTCS_TRUSTED_PROXY_COUNT", default=0)
 SESSION_IDLE_SECONDS: int = env.int("TTCS_SESSION_IDLE_SECONDS", default=2 * 60 * 60)
 LOGIN_FAILURE_LIMIT: int = env.int("TTCS_LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_LOCKOUT_MINUTES: int = env.int("TTCS_LOGIN_LOCKOUT_MINUTES", default=15)

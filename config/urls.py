@@ -12,9 +12,6 @@ from thongtincoso.core.health import healthz
 
 from .api import api
 
-admin.site.site_header = "Thông tin cơ sở"
-admin.site.site_title = "Thông tin cơ sở"
-
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", api.urls),

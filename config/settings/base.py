@@ -43,7 +43,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "thongtincoso.core.middleware.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "thongtincoso.core.middleware.VietnameseFirstLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -116,6 +116,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "web/lockout.html"
 AXES_VERBOSE = False
+AXES_IPWARE_PROXY_COUNT = E.TRUSTED_PROXY_COUNT or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if E.TRUSTED_PROXY_COUNT else ["REMOTE_ADDR"]
+)
 
 TWO_FACTOR_REQUIRED_ROLES = E.TWO_FACTOR_REQUIRED_ROLES
 OTP_TOTP_ISSUER = "Thông tin cơ sở"
@@ -165,9 +169,10 @@ DEFAULT_FROM_EMAIL = E.DEFAULT_FROM_EMAIL
 
 TTCS_API_ANON_RATE = E.API_ANON_RATE
 TTCS_API_USER_RATE = E.API_USER_RATE
-# Clients are identified by REMOTE_ADDR (the proxy in front must set it), never by a
-# client-supplied X-Forwarded-For, which would let anyone dodge the limits.
-NINJA_NUM_PROXIES = 0
+# Clients are identified by REMOTE_ADDR, or by X-Forwarded-For only as far as it was written by
+# our own proxies (TTCS_TRUSTED_PROXY_COUNT); a client-supplied header would dodge the limits.
+NINJA_NUM_PROXIES = E.TRUSTED_PROXY_COUNT
+TTCS_TRUSTED_PROXY_COUNT = E.TRUSTED_PROXY_COUNT
 
 # The public API is read by e-boards and other systems; keep its pages bounded.
 NINJA_PAGINATION_PER_PAGE = 50
@@ -187,5 +192,10 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        # Huey's consumer logs through its own handler; do not print each line twice.
+        "huey": {"level": "INFO", "propagate": False},
+    },
 }

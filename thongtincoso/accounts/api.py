@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router
+from ninja.responses import Status
 
 from thongtincoso.units.models import Unit
 
@@ -32,21 +33,21 @@ def token_list(request: HttpRequest):  # type: ignore[no-untyped-def]
 
 
 @router.post("/tokens", response={201: TokenCreatedOut}, summary="Create a personal API token")
-def token_create(request: HttpRequest, payload: TokenIn) -> tuple[int, dict]:
+def token_create(request: HttpRequest, payload: TokenIn) -> Status[dict]:
     token, raw = services.api_token_create(
         actor=policy.acting_user(request),
         user=policy.acting_user(request),
         name=payload.name,
         expires_at=payload.expires_at,
     )
-    return 201, {**TokenOut.from_orm(token).dict(), "token": raw}
+    return Status(201, {**TokenOut.from_orm(token).model_dump(), "token": raw})
 
 
 @router.delete("/tokens/{token_id}", response={204: None}, summary="Revoke a token")
-def token_revoke(request: HttpRequest, token_id: int) -> tuple[int, None]:
+def token_revoke(request: HttpRequest, token_id: int) -> Status[None]:
     token = get_object_or_404(selectors.tokens_of(request.user), pk=token_id)
     services.api_token_revoke(actor=policy.acting_user(request), token=token)
-    return 204, None
+    return Status(204, None)
 
 
 def _managed_unit(request: HttpRequest, code: str) -> Unit:
@@ -70,7 +71,7 @@ def unit_users(request: HttpRequest, code: str):  # type: ignore[no-untyped-def]
 
 
 @router.post("/users", response={201: UserOut}, summary="Create an account")
-def user_create(request: HttpRequest, payload: UserIn) -> tuple[int, User]:
+def user_create(request: HttpRequest, payload: UserIn) -> Status[User]:
     unit = _managed_unit(request, payload.unit)
     user = services.user_create(
         actor=policy.acting_user(request),
@@ -81,11 +82,11 @@ def user_create(request: HttpRequest, payload: UserIn) -> tuple[int, User]:
         email=payload.email,
         phone=payload.phone,
     )
-    return 201, user
+    return Status(201, user)
 
 
 @router.post("/role-assignments", response={201: RoleOut}, summary="Assign a role over a unit")
-def role_assign(request: HttpRequest, payload: RoleAssignIn) -> tuple[int, RoleAssignment]:
+def role_assign(request: HttpRequest, payload: RoleAssignIn) -> Status[RoleAssignment]:
     # Units are public, so the unit is looked up unscoped: a unit outside the caller's area is
     # refused (and audited) by the service with a clear message. Accounts are private: one the
     # caller does not administer answers like a missing one.
@@ -102,15 +103,15 @@ def role_assign(request: HttpRequest, payload: RoleAssignIn) -> tuple[int, RoleA
         unit=unit,
         covers_descendants=payload.covers_descendants,
     )
-    return 201, assignment
+    return Status(201, assignment)
 
 
 @router.delete(
     "/role-assignments/{assignment_id}", response={204: None}, summary="Remove a role assignment"
 )
-def role_revoke(request: HttpRequest, assignment_id: int) -> tuple[int, None]:
+def role_revoke(request: HttpRequest, assignment_id: int) -> Status[None]:
     assignment = get_object_or_404(
         selectors.role_assignments_visible(request.user), pk=assignment_id
     )
     services.role_revoke(actor=policy.acting_user(request), assignment=assignment)
-    return 204, None
+    return Status(204, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 from ninja.security import APIKeyCookie, HttpBearer
 
@@ -22,7 +23,14 @@ class TokenAuth(HttpBearer):
 class SessionAuth(APIKeyCookie):
     """The logged-in browser session, with CSRF on unsafe methods and the same 2FA rule as pages."""
 
-    param_name = "sessionid"
+    param_name = settings.SESSION_COOKIE_NAME
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        # Without a session cookie this scheme does not apply: answer "not authenticated" (401),
+        # not "CSRF failed" (403). With a cookie, CSRF is checked as for any form.
+        if not request.COOKIES.get(settings.SESSION_COOKIE_NAME):
+            return None
+        return super()._get_key(request)
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         user = getattr(request, "user", None)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from . import policy
 
@@ -24,7 +25,9 @@ class TwoFactorEnforcementMiddleware:
         if user.is_authenticated and not _exempt(request.path) and needs_second_factor(request):
             target = "web:2fa_verify" if _has_confirmed_device(user) else "web:2fa_setup"
             if request.headers.get("HX-Request"):
-                return JsonResponse({"detail": "two-factor authentication required"}, status=403)
+                return JsonResponse(
+                    {"detail": _("Two-factor authentication is required.")}, status=403
+                )
             return redirect(f"{reverse(target)}?next={request.get_full_path()}")
         return self.get_response(request)
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from thongtincoso.audit.services import audit_record, model_snapshot
-from thongtincoso.core.errors import PermissionDeniedError, ServiceError
+from thongtincoso.core.errors import PermissionDeniedError, ServiceError, full_clean_or_raise
 from thongtincoso.units.models import Unit
 
 from . import policy
@@ -67,7 +67,7 @@ def user_create(
     else:
         user.set_unusable_password()
     with transaction.atomic():
-        user.full_clean(exclude=["password"])
+        full_clean_or_raise(user, exclude=["password"])
         user.save()
         audit_record(
             actor=actor,
@@ -107,7 +107,7 @@ def user_update(*, actor: User | None, user: User, **changes: Any) -> User:
     for name, value in changes.items():
         setattr(user, name, value.strip() if isinstance(value, str) else value)
     with transaction.atomic():
-        user.full_clean(exclude=["password"])
+        full_clean_or_raise(user, exclude=["password"])
         user.save()
         audit_record(
             actor=actor,

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from thongtincoso.core import context
+from thongtincoso.core.middleware import normalise_ip
 
 from .models import AuditRecord
 
@@ -102,7 +103,7 @@ def audit_record(
             object_repr=object_repr,
             before=_json_safe(before),
             after=_json_safe(after),
-            ip=ctx.ip if ctx else None,
+            ip=normalise_ip(ctx.ip) if ctx and ctx.ip else None,
             request_id=ctx.request_id if ctx else "",
             prev_hash=last.hash if last else GENESIS_HASH,
         )

@@ -13,11 +13,12 @@ from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 
 class TTCSAdminSite(admin.AdminSite):
-    site_header = "Thông tin cơ sở"
-    site_title = "Thông tin cơ sở"
+    site_header = _("Grassroots information")
+    site_title = _("Grassroots information")
 
     def has_permission(self, request: HttpRequest) -> bool:
         from thongtincoso.accounts import policy

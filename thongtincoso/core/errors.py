@@ -5,6 +5,8 @@ Messages are translatable and say what to fix; they are shown to people as they 
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils.functional import Promise
 
 
@@ -23,3 +25,25 @@ class PermissionDeniedError(ServiceError):
 
 class NotFoundError(ServiceError):
     """The object does not exist, or the actor may not see it (the two answer alike)."""
+
+
+def full_clean_or_raise(obj: Any, *, exclude: list[str] | None = None) -> None:
+    """Run the model's own validation and report the first problem as a ServiceError.
+
+    Services call this before saving, so a value the database would refuse (too long, wrong
+    choice) reaches the person as a message naming the field, never as a server error.
+    """
+    from django.core.exceptions import ValidationError
+
+    try:
+        obj.full_clean(exclude=exclude)
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        label = field
+        if field != "__all__":
+            try:
+                label = str(obj._meta.get_field(field).verbose_name)
+            except Exception:  # a non-field key: keep its name
+                label = field
+        text = f"{label}: {messages[0]}" if field != "__all__" else messages[0]
+        raise ServiceError(text, field=None if field == "__all__" else field) from exc

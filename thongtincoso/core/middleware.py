@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from .context import new_request_id, request_context
@@ -12,12 +14,24 @@ _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The client address as the WSGI server saw it.
+    """The client's address: REMOTE_ADDR, or behind N trusted proxies the Nth X-Forwarded-For
+    entry from the right (entries further left were written by the client and prove nothing)."""
+    proxies = getattr(settings, "TTCS_TRUSTED_PROXY_COUNT", 0)
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies and forwarded:
+        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+        if hops:
+            return normalise_ip(hops[-min(proxies, len(hops))])
+    return normalise_ip(request.META.get("REMOTE_ADDR", ""))
 
-    Behind a reverse proxy, the proxy must set REMOTE_ADDR correctly (e.g. gunicorn's
-    --forwarded-allow-ips); we do not trust X-Forwarded-For ourselves, since any client can send it.
-    """
-    return request.META.get("REMOTE_ADDR") or None
+
+def normalise_ip(value: str) -> str | None:
+    """The canonical text of an IP address (IPv6 compressed, lower case), or None if it is not
+    one. Stored addresses must read back exactly as hashed into the audit chain."""
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
 
 
 class RequestContextMiddleware:
@@ -31,4 +45,31 @@ class RequestContextMiddleware:
             request.request_id = ctx.request_id  # type: ignore[attr-defined]
             response = self.get_response(request)
         response["X-Request-ID"] = request_id
+        return response
+
+
+class VietnameseFirstLocaleMiddleware:
+    """Vietnamese unless the person chose otherwise with the language switch (a cookie).
+
+    Django's LocaleMiddleware would follow the browser's Accept-Language, so an office PC set up in
+    English would greet staff in English; the platform's working language is Vietnamese.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from django.utils import translation
+
+        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
+        supported = {code for code, _name in settings.LANGUAGES}
+        language = chosen if chosen in supported else settings.LANGUAGE_CODE
+        translation.activate(language)
+        request.LANGUAGE_CODE = language  # type: ignore[attr-defined]
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Language", language)
+        patch_vary = response.get("Vary", "")
+        if "Cookie" not in patch_vary:
+            response["Vary"] = f"{patch_vary}, Cookie" if patch_vary else "Cookie"
+        translation.deactivate()
         return response

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest
 from ninja import Router
 from ninja.pagination import PageNumberPagination, paginate
+from ninja.responses import Status
 
 from thongtincoso.accounts import policy
 from thongtincoso.accounts.api_auth import api_auth
@@ -91,7 +92,7 @@ def unit_patch(request: HttpRequest, code: str, payload: UnitPatchIn) -> Unit:
     auth=api_auth,
     summary="Add a zone (thôn, tổ dân phố) to a commune",
 )
-def zone_create(request: HttpRequest, code: str, payload: ZoneIn) -> tuple[int, Unit]:
+def zone_create(request: HttpRequest, code: str, payload: ZoneIn) -> Status[Unit]:
     commune = _scoped_unit(request, code, Action.EDIT)
     zone = services.zone_create(
         actor=policy.acting_user(request),
@@ -99,4 +100,4 @@ def zone_create(request: HttpRequest, code: str, payload: ZoneIn) -> tuple[int, 
         name=payload.name,
         type_name=payload.type_name,
     )
-    return 201, zone
+    return Status(201, zone)

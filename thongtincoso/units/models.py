@@ -7,7 +7,7 @@ fixed depth. Every subtree query goes through `Unit.path` (a materialised path).
 
 from __future__ import annotations
 
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
@@ -108,11 +108,25 @@ class Unit(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         creating = self.pk is None
-        super().save(*args, **kwargs)
-        if creating or not self.path:
-            self._set_path()
+        moved = not creating and getattr(self, "_loaded_parent_id", self.parent_id) != (
+            self.parent_id
+        )
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if creating or moved or not self.path:
+                self._set_path()
+        self._loaded_parent_id = self.parent_id
+
+    @classmethod
+    def from_db(cls, db, field_names, values):  # type: ignore[no-untyped-def]
+        instance = super().from_db(db, field_names, values)
+        # Remember the parent as loaded, so save() can tell when a unit moved.
+        instance._loaded_parent_id = instance.__dict__.get("parent_id")
+        return instance
 
     def _set_path(self) -> None:
+        """Compute this unit's path from its parent and carry the change to its subtree."""
+        old_path, old_depth = self.path, self.depth
         segment = str(self.pk).zfill(PATH_SEGMENT_WIDTH)
         if self.parent_id:
             parent = self.parent  # usually cached by the caller that set it
@@ -121,6 +135,14 @@ class Unit(models.Model):
         else:
             self.path, self.depth = segment, 0
         Unit.objects.filter(pk=self.pk).update(path=self.path, depth=self.depth)
+        if old_path and old_path != self.path:
+            # Descendants keep their own tail; only the prefix (this unit's path) changes.
+            shift = self.depth - old_depth
+            below = Unit.objects.filter(path__gt=old_path, path__lt=path_upper_bound(old_path))
+            for pk, path, depth in below.values_list("pk", "path", "depth"):
+                Unit.objects.filter(pk=pk).update(
+                    path=self.path + path[len(old_path) :], depth=depth + shift
+                )
 
     @property
     def is_current(self) -> bool:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ninja import Schema
+from ninja import Field, Schema
 
 
 class UnitRef(Schema):
@@ -35,13 +35,13 @@ class UnitDetailOut(UnitOut):
 
 
 class UnitPatchIn(Schema):
-    committee_name: str | None = None
-    department_name: str | None = None
-    name: str | None = None
+    committee_name: str | None = Field(None, max_length=255)
+    department_name: str | None = Field(None, max_length=255)
+    name: str | None = Field(None, max_length=200)
 
 
 class ZoneIn(Schema):
-    name: str
+    name: str = Field(min_length=1, max_length=150)
     type_name: str = "Thôn"
 
 

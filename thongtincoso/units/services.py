@@ -12,7 +12,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from thongtincoso.audit.services import audit_record, model_snapshot
-from thongtincoso.core.errors import PermissionDeniedError, ServiceError
+from thongtincoso.core.errors import PermissionDeniedError, ServiceError, full_clean_or_raise
 
 from .models import Unit, UnitKind
 
@@ -202,7 +202,7 @@ def unit_update(
     if after == before:
         return unit
     with transaction.atomic():
-        unit.full_clean()
+        full_clean_or_raise(unit)
         unit.save()
         audit_record(
             actor=actor, action="units.unit.update", obj=unit, unit=unit, before=before, after=after
@@ -221,7 +221,9 @@ def zone_create(*, actor: User | None, commune: Unit, name: str, type_name: str 
     if type_name not in ZONE_TYPES:
         raise ServiceError(_("Choose a zone type from the list."), field="type_name")
     full_name = name if name.lower().startswith(type_name.lower()) else f"{type_name} {name}"
-    if commune.children.current().filter(name__iexact=full_name).exists():
+    # Compared in Python: SQLite's case folding ignores Vietnamese letters (Ổ vs ổ).
+    taken = commune.children.current().values_list("name", flat=True)
+    if full_name.casefold() in {name.casefold() for name in taken}:
         raise ServiceError(
             _("This commune already has a zone named “%(n)s”.") % {"n": full_name}, field="name"
         )
@@ -235,7 +237,7 @@ def zone_create(*, actor: User | None, commune: Unit, name: str, type_name: str 
             parent=commune,
             valid_from=dt.date.today(),
         )
-        zone.full_clean(exclude=["path"])
+        full_clean_or_raise(zone, exclude=["path"])
         zone.save()
         audit_record(
             actor=actor,

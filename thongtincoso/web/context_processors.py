@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from thongtincoso.accounts import policy
@@ -10,7 +11,8 @@ def shell(request: HttpRequest) -> dict:
     """What the base layout needs to draw the menu: only entries the user may use."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {}
+        # The lockout page is shown to people who are not logged in.
+        return {"lockout_minutes": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)}
     return {
         "nav_manage_users": policy.may_anywhere(user, Action.MANAGE_USERS),
         "nav_audit": policy.may_anywhere(user, Action.VIEW_AUDIT),

@@ -29,7 +29,7 @@ from thongtincoso.jobs.models import JobStatus
 from thongtincoso.jobs.services import PERIODIC_REGISTRY
 from thongtincoso.units import selectors as unit_selectors
 from thongtincoso.units import services as units
-from thongtincoso.units.models import Unit, UnitKind
+from thongtincoso.units.models import Unit, UnitKind, path_upper_bound
 
 from . import forms
 from .qr import qr_svg
@@ -79,9 +79,8 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 @login_required
 def two_factor_setup(request: HttpRequest) -> HttpResponse:
     user = policy.acting_user(request)
-    if not request.user.is_verified() and TOTPDevice.objects.filter(  # type: ignore[union-attr]
-        user=user, confirmed=True
-    ).exists():
+    has_device = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    if has_device and not user.is_verified():  # type: ignore[attr-defined]
         # Replacing a device needs the current one first; otherwise a stolen password alone
         # could enrol the thief's phone.
         return redirect(f"{reverse('web:2fa_verify')}?next={request.get_full_path()}")
@@ -172,7 +171,7 @@ def _unit_summary(request: HttpRequest, unit: Unit) -> dict[str, Any]:
         summary["user_count"] = account_selectors.users_of_unit(request.user, unit).count()
     if policy.may(request.user, Action.VIEW_AUDIT, unit):
         summary["recent_audit"] = audit_records_visible(request.user).filter(
-            unit_path__gte=unit.path
+            unit_path__gte=unit.path, unit_path__lt=path_upper_bound(unit.path)
         )[:8]
     return summary
 
