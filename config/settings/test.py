@@ -1,9 +1,11 @@
 """Test settings: SQLite by default, PostgreSQL when DATABASE_URL is set (CI runs both)."""
 
+from pathlib import Path
+
 from config import env as E
 
 from .base import *  # noqa: F403
-from .base import HUEY
+from .base import HUEY, STATIC_ROOT
 
 SECRET_KEY = "test-only-key-0123456789-abcdefghijklmnopqrstuvwxyz"  # noqa: S105
 DEBUG = False
@@ -22,3 +24,5 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 E.VAR_DIR.mkdir(parents=True, exist_ok=True)
+# whitenoise warns about a missing STATIC_ROOT; tests serve static files through the finders.
+Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
