@@ -7,6 +7,8 @@ through the same code paths as the official loader; tests of the loader itself l
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,21 @@ def pytest_sessionstart(session: Any) -> None:
     call_command("compile_catalogs", verbosity=0)
     # Drop catalogs cached before the .mo files existed (Django's autoreloader does the same).
     translation_file_changed(sender=None, file_path=Path("django.mo"))
+
+
+@contextmanager
+def tamper_cursor() -> Iterator[Any]:
+    """A raw cursor as an attacker with the audit table owner's rights would have it: on
+    PostgreSQL the append-only trigger is switched off first (inside the test's transaction)."""
+    from django.db import connection
+
+    from thongtincoso.audit.models import AuditRecord
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            table = AuditRecord._meta.db_table
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER audit_record_append_only")
+        yield cursor
 
 
 PASSWORD = "correct-horse-battery-1"  # noqa: S105  (test fixture)

@@ -48,6 +48,8 @@ TWO_FACTOR_REQUIRED_ROLES: list[str] = env.list(
 # per account for authenticated ones.
 API_ANON_RATE: str = env.str("TTCS_API_ANON_RATE", default="120/m")
 API_USER_RATE: str = env.str("TTCS_API_USER_RATE", default="1200/m")
+# Where audit verification keeps the chain's head, outside the database ("" turns it off).
+AUDIT_ANCHOR: str = env.str("TTCS_AUDIT_ANCHOR", default=str(VAR_DIR / "audit-anchor.json"))
 # How many reverse proxies (nginx, a load balancer) stand in front of the app. With N > 0 the
 # client address is the Nth entry from the right of X-Forwarded-For; with 0 it is REMOTE_ADDR.
 # Audit records, login throttling and API rate limits all use this one rule.

@@ -167,6 +167,7 @@ EMAIL_CONFIG = E.env.email_url_config(E.EMAIL_URL)
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = E.DEFAULT_FROM_EMAIL
 
+TTCS_AUDIT_ANCHOR = E.AUDIT_ANCHOR
 TTCS_API_ANON_RATE = E.API_ANON_RATE
 TTCS_API_USER_RATE = E.API_USER_RATE
 # Clients are identified by REMOTE_ADDR, or by X-Forwarded-For only as far as it was written by

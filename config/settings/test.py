@@ -12,6 +12,8 @@ DEBUG = False
 # Fast hashing in tests; production keeps Argon2 (base.py).
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 HUEY = {**HUEY, "immediate": True}
+# Each test's database is new; the anchor tests point this at a temporary file themselves.
+TTCS_AUDIT_ANCHOR = ""
 # Tests make many calls from one address; the throttling test lowers these itself.
 TTCS_API_ANON_RATE = "100000/m"
 TTCS_API_USER_RATE = "100000/m"

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -159,3 +162,68 @@ def model_snapshot(obj: Any, fields: list[str]) -> dict[str, Any]:
             value = value.isoformat()
         out[name] = value
     return out
+
+
+# --- The anchor: the chain's head, kept outside the database ---------------------------------
+#
+# The chain shows any edit, deletion or reordering, except cutting records off the end: a
+# shorter chain is still a valid chain. So verification also keeps the head it last saw (first
+# record's hash, last sequence number and hash) in a file outside the database; a later run whose
+# log no longer contains that head knows records were removed. Copy the file off the host
+# (backups, the national instance) for protection against someone who controls both.
+
+
+@dataclass(frozen=True)
+class Anchor:
+    first_hash: str
+    seq: int
+    hash: str
+
+
+def audit_head() -> Anchor | None:
+    first = AuditRecord.objects.order_by("seq").only("hash").first()
+    last = AuditRecord.objects.order_by("-seq").only("seq", "hash").first()
+    if first is None or last is None:
+        return None
+    return Anchor(first_hash=first.hash, seq=last.seq, hash=last.hash)
+
+
+def audit_anchor_read(path: Path) -> Anchor | None:
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return Anchor(first_hash=data["first_hash"], seq=int(data["seq"]), hash=data["hash"])
+
+
+def audit_anchor_write(path: Path) -> Anchor | None:
+    """Record the current head atomically (write a temporary file, then rename it)."""
+    head = audit_head()
+    if head is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {**head.__dict__, "written_at": timezone.now().isoformat()}
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, encoding="utf-8") as tmp:
+        json.dump(payload, tmp)
+        tmp.flush()
+        os.fsync(tmp.fileno())
+    os.replace(tmp.name, path)
+    return head
+
+
+def audit_anchor_problem(anchor: Anchor) -> str | None:
+    """Why the log does not contain the anchored head, or None when it does."""
+    head = audit_head()
+    if head is None or head.first_hash != anchor.first_hash:
+        return (
+            "the log does not start with the anchored first record: it was replaced or "
+            "emptied (or the anchor belongs to another database)"
+        )
+    if head.seq < anchor.seq:
+        return (
+            f"the log ends at #{head.seq} but record #{anchor.seq} was seen before: "
+            "records were removed from the end"
+        )
+    anchored = AuditRecord.objects.filter(seq=anchor.seq).values_list("hash", flat=True).first()
+    if anchored != anchor.hash:
+        return f"record #{anchor.seq} differs from the one seen before"
+    return None

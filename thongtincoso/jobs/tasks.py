@@ -34,11 +34,16 @@ def prune_finished_jobs() -> int:
     human="02:45 every day",
 )
 def verify_audit_chain() -> bool:
-    from thongtincoso.audit.services import audit_verify_chain
+    """The same check as `manage.py audit_verify` (chain and anchor), logged."""
+    from io import StringIO
 
-    checked, broken = audit_verify_chain()
-    if broken is not None:
-        log.error("Audit chain broken at #%s: %s", broken.seq, broken.reason)
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    try:
+        call_command("audit_verify", stdout=out)
+    except CommandError as exc:
+        log.error("%s", exc)
         return False
-    log.info("Audit chain intact: %s records", checked)
+    log.info("%s", out.getvalue().strip())
     return True

@@ -10,13 +10,13 @@ from io import StringIO
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from conftest import PASSWORD
+from conftest import PASSWORD, tamper_cursor
 from thongtincoso.accounts.models import ApiToken, RoleAssignment, User
 from thongtincoso.accounts.roles import Role
 from thongtincoso.accounts.services import (
@@ -331,7 +331,7 @@ def test_audit_verify_accepts_an_empty_log(db):
     ],
 )
 def test_edited_middle_record_is_detected(five_records, column, value):
-    with connection.cursor() as cursor:
+    with tamper_cursor() as cursor:
         cursor.execute(f"UPDATE {TABLE} SET {column} = %s WHERE seq = 3", [value])  # noqa: S608
     message = _verify_fails_at(3)
     assert "2 records" in message
@@ -341,7 +341,7 @@ def test_edited_record_with_recomputed_hash_breaks_the_next_link(five_records):
     record = AuditRecord.objects.get(seq=3)
     record.object_repr = "giả mạo"
     forged_hash = compute_hash(record)
-    with connection.cursor() as cursor:
+    with tamper_cursor() as cursor:
         cursor.execute(
             f"UPDATE {TABLE} SET object_repr = %s, hash = %s WHERE seq = 3",  # noqa: S608
             ["giả mạo", forged_hash],
@@ -350,13 +350,13 @@ def test_edited_record_with_recomputed_hash_breaks_the_next_link(five_records):
 
 
 def test_deleted_middle_record_is_detected(five_records):
-    with connection.cursor() as cursor:
+    with tamper_cursor() as cursor:
         cursor.execute(f"DELETE FROM {TABLE} WHERE seq = 3")  # noqa: S608
     _verify_fails_at(3)
 
 
 def test_swapped_records_are_detected(five_records):
-    with connection.cursor() as cursor:
+    with tamper_cursor() as cursor:
         cursor.execute(f"UPDATE {TABLE} SET seq = 1000000 WHERE seq = 2")  # noqa: S608
         cursor.execute(f"UPDATE {TABLE} SET seq = 2 WHERE seq = 4")  # noqa: S608
         cursor.execute(f"UPDATE {TABLE} SET seq = 4 WHERE seq = 1000000")  # noqa: S608

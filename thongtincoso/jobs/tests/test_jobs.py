@@ -187,8 +187,7 @@ def test_prune_deletes_only_old_finished_jobs(db):
 
 
 def test_verify_chain_task_reports_intact_and_broken_log(tree):
-    from django.db import connection
-
+    from conftest import tamper_cursor
     from thongtincoso.audit.models import AuditRecord
     from thongtincoso.jobs.tasks import verify_audit_chain
     from thongtincoso.units.services import unit_update
@@ -197,7 +196,7 @@ def test_verify_chain_task_reports_intact_and_broken_log(tree):
     unit_update(actor=None, unit=tree.hoankiem, committee_name="UBND 2")
     assert verify_audit_chain.call_local() is True
 
-    with connection.cursor() as cursor:
+    with tamper_cursor() as cursor:
         cursor.execute(
             f"UPDATE {AuditRecord._meta.db_table} SET action = %s WHERE seq = 1",  # noqa: S608
             ["units.unit.view"],

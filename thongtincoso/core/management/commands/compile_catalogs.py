@@ -19,4 +19,5 @@ class Command(BaseCommand):
                     continue
                 polib.pofile(str(po_path)).save_as_mofile(str(mo_path))
                 count += 1
-        self.stdout.write(f"Compiled {count} catalog(s).")
+        if options["verbosity"] > 0:
+            self.stdout.write(f"Compiled {count} catalog(s).")
