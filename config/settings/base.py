@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "ninja",  # so /api/v1/docs serves Swagger UI from the package, not from a CDN
     "django_otp",
     "django_otp.plugins.otp_totp",
     "axes",
