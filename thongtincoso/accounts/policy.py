@@ -173,6 +173,22 @@ def _grant_condition(model: type[Model], grant: Grant) -> Q:
     return Q(**{f"{prefix}pk": grant.unit_id})
 
 
+def is_system_admin(user: Any) -> bool:
+    """Is the user a system administrator of the whole tree?
+
+    That is the system-admin role on a root unit (the nation), covering everything below it, so
+    it includes manage_users on the root. Django superusers qualify (see `grants()`). Work that
+    concerns the whole country, such as reloading the official unit list, needs this.
+    """
+    return any(
+        g.role == Role.SYSTEM_ADMIN
+        and _is_root(g)
+        and g.covers_descendants
+        and g.allows(Action.MANAGE_USERS)
+        for g in grants(user)
+    )
+
+
 def grantable_roles(user: Any, unit: Unit) -> list[str]:
     """Roles the user may assign on `unit`: none without manage_users there; never above them."""
     if not may(user, Action.MANAGE_USERS, unit):

@@ -65,8 +65,8 @@ class Unit(models.Model):
         on_delete=models.PROTECT,
         related_name="children",
     )
-    path = models.CharField(max_length=255, editable=False, db_index=True)
-    depth = models.PositiveSmallIntegerField(editable=False, default=0)
+    path = models.CharField(_("tree path"), max_length=255, editable=False, db_index=True)
+    depth = models.PositiveSmallIntegerField(_("depth"), editable=False, default=0)
     valid_from = models.DateField(_("valid from"), null=True, blank=True)
     valid_to = models.DateField(_("valid to"), null=True, blank=True)
     # Agency names change often (2025 reorganisation): data, never code.
@@ -82,8 +82,8 @@ class Unit(models.Model):
         blank=True,
         help_text=_("e.g. Sở Văn hóa, Thể thao và Du lịch"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = UnitQuerySet.as_manager()
 
@@ -111,7 +111,9 @@ class Unit(models.Model):
         moved = not creating and getattr(self, "_loaded_parent_id", self.parent_id) != (
             self.parent_id
         )
-        with transaction.atomic():
+        # No savepoint: the insert and the path update succeed or fail with the caller's
+        # transaction (the official loader saves thousands of units in one).
+        with transaction.atomic(savepoint=False):
             super().save(*args, **kwargs)
             if creating or moved or not self.path:
                 self._set_path()

@@ -18,6 +18,7 @@ from .models import Unit, UnitKind
 
 if TYPE_CHECKING:
     from thongtincoso.accounts.models import User
+    from thongtincoso.jobs.models import JobStatus
 
 NATION_CODE = "VN"
 # QĐ 19/2025/QĐ-TTg: the two-tier units are in force from this date.
@@ -117,6 +118,40 @@ def units_load_official(*, progress: Callable[[int, int], None] | None = None) -
     if progress:
         progress(total, total)
     return report
+
+
+def units_reload_start(*, actor: User | None, nation: Unit) -> JobStatus:
+    """Start reloading the official list in the background; the job page shows its progress.
+
+    Only a system administrator may do this (it touches every province). The reload runs after
+    this transaction commits and is idempotent, like `units_load_official`.
+    """
+    from thongtincoso.accounts import policy
+    from thongtincoso.jobs.services import job_start
+
+    from .tasks import units_reload
+
+    if actor is not None and not policy.is_system_admin(actor):
+        raise PermissionDeniedError(
+            _("Only a system administrator may reload the official unit list.")
+        )
+    if nation.kind != UnitKind.NATION or not nation.is_current:
+        raise ServiceError(_("The official unit list can only be reloaded from the nation."))
+    with transaction.atomic():
+        job = job_start(
+            units_reload,
+            title=_("Reload the official unit list"),
+            unit=nation,
+            created_by=actor,
+        )
+        audit_record(
+            actor=actor,
+            action="units.tree.reload",
+            obj=job,
+            unit=nation,
+            after={"job": str(job.pk)},
+        )
+    return job
 
 
 def _upsert(

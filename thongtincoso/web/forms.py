@@ -63,6 +63,16 @@ class ZoneForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=150)
 
 
+def _phone_field() -> forms.RegexField:
+    return forms.RegexField(
+        label=_("Phone"),
+        max_length=32,
+        required=False,
+        regex=r"^\+?[0-9 .-]{8,20}$",
+        error_messages={"invalid": _("Enter a phone number of 8 to 20 digits, e.g. 0912 345 678.")},
+    )
+
+
 class UserCreateForm(forms.Form):
     username = forms.RegexField(
         label=_("User name"),
@@ -72,19 +82,71 @@ class UserCreateForm(forms.Form):
     )
     full_name = forms.CharField(label=_("Full name"), max_length=200)
     email = forms.EmailField(label=_("E-mail"), required=False)
-    phone = forms.RegexField(
-        label=_("Phone"),
-        max_length=32,
-        required=False,
-        regex=r"^\+?[0-9 .-]{8,20}$",
-        error_messages={"invalid": _("Enter a phone number of 8 to 20 digits, e.g. 0912 345 678.")},
-    )
+    phone = _phone_field()
     password = forms.CharField(
         label=_("Initial password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text=_("At least 10 characters, not only digits."),
     )
+
+
+class UserEditForm(forms.Form):
+    """A unit admin corrects an account's contact details (the user name never changes)."""
+
+    full_name = forms.CharField(label=_("Full name"), max_length=200)
+    email = forms.EmailField(label=_("E-mail"), required=False)
+    phone = _phone_field()
+
+
+class PasswordSetForm(forms.Form):
+    """A new password typed twice. The service checks its strength (AUTH_PASSWORD_VALIDATORS)."""
+
+    password = forms.CharField(
+        label=_("New password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("At least 10 characters, not only digits."),
+    )
+    password_confirm = forms.CharField(
+        label=_("New password again"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        first, second = data.get("password"), data.get("password_confirm")
+        if first and second and first != second:
+            self.add_error(
+                "password_confirm",
+                _("The two passwords do not match. Type the same password twice."),
+            )
+        return data
+
+
+class PasswordChangeForm(PasswordSetForm):
+    """Django's PasswordChangeForm, but the change itself is left to the service."""
+
+    old_password = forms.CharField(
+        label=_("Current password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    field_order = ["old_password", "password", "password_confirm"]
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_old_password(self) -> str:
+        old = self.cleaned_data["old_password"]
+        if not self.user.check_password(old):
+            raise forms.ValidationError(
+                _("Your current password is not correct. Type it again."),
+                code="password_incorrect",
+            )
+        return old
 
 
 class RoleAssignForm(forms.Form):

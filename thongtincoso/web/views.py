@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -178,7 +178,7 @@ def _unit_summary(request: HttpRequest, unit: Unit) -> dict[str, Any]:
 
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+    user = policy.acting_user(request)
     form = forms.TokenForm(request.POST or None)
     new_token = None
     if request.method == "POST" and form.is_valid():
@@ -189,16 +189,46 @@ def account(request: HttpRequest) -> HttpResponse:
             form = forms.TokenForm()
         except ServiceError as exc:
             _form_error(form, exc)
+    return render(request, "web/account.html", _account_context(user, form, new_token=new_token))
+
+
+def _account_context(
+    user: User,
+    form: forms.TokenForm | None = None,
+    *,
+    new_token: str | None = None,
+    password_form: forms.PasswordChangeForm | None = None,
+) -> dict[str, Any]:
+    return {
+        "form": form or forms.TokenForm(),
+        "password_form": password_form or forms.PasswordChangeForm(user=user),
+        "new_token": new_token,
+        "tokens": account_selectors.tokens_of(user),
+        "has_2fa": TOTPDevice.objects.filter(user=user, confirmed=True).exists(),
+        "roles": user.role_assignments.select_related("unit"),
+    }
+
+
+@login_required
+@require_POST
+def password_change(request: HttpRequest) -> HttpResponse:
+    """Change one's own password: the current one first, as Django's PasswordChangeForm asks."""
+    user = policy.acting_user(request)
+    form = forms.PasswordChangeForm(request.POST, user=user)
+    if form.is_valid():
+        try:
+            accounts.user_set_password(
+                actor=user, user=user, password=form.cleaned_data["password"]
+            )
+        except ServiceError as exc:
+            _form_error(form, exc)
+        else:
+            # The new password changes the session hash; keep this session, end the others.
+            update_session_auth_hash(request, user)
+            messages.success(request, _("Your password has been changed."))
+            return redirect("web:account")
     return render(
-        request,
-        "web/account.html",
-        {
-            "form": form,
-            "new_token": new_token,
-            "tokens": account_selectors.tokens_of(user),
-            "has_2fa": TOTPDevice.objects.filter(user=user, confirmed=True).exists(),
-            "roles": user.role_assignments.select_related("unit"),
-        },
+        request, "web/account.html", _account_context(user, password_form=form), status=400
     )
 
 
@@ -235,6 +265,8 @@ def unit_detail(request: HttpRequest, code: str) -> HttpResponse:
             **_children_context(request, unit),
             "can_edit": policy.may(request.user, Action.EDIT, unit),
             "can_manage_users": policy.may(request.user, Action.MANAGE_USERS, unit),
+            "can_reload_units": unit.kind == UnitKind.NATION
+            and policy.is_system_admin(request.user),
             "actions": [a for a in Action if policy.may(request.user, a, unit)],
         },
     )
@@ -247,7 +279,13 @@ def _children_context(request: HttpRequest, unit: Unit) -> dict[str, Any]:
     counts = unit_selectors.unit_child_counts(list(page.object_list))
     for child in page.object_list:
         child.child_count = counts.get(child.pk, 0)
-    return {"children": page, "q": q}
+    return {
+        "children": page,
+        "q": q,
+        # A commune's children are its zones; editors of the commune may retire them.
+        "can_retire_zones": unit.kind == UnitKind.COMMUNE
+        and policy.may(request.user, Action.EDIT, unit),
+    }
 
 
 @login_required
@@ -298,6 +336,39 @@ def zone_create(request: HttpRequest, code: str) -> HttpResponse:
     return render(request, "web/zone_form.html", {"unit": commune, "form": form})
 
 
+@login_required
+def zone_retire(request: HttpRequest, code: str) -> HttpResponse:
+    """GET asks for confirmation; POST retires the zone (it stays for older records)."""
+    zone = _scoped_unit(request, code, Action.EDIT)
+    if zone.kind != UnitKind.ZONE or zone.parent is None:
+        raise Http404
+    commune = zone.parent
+    if request.method == "POST":
+        try:
+            units.zone_retire(actor=policy.acting_user(request), zone=zone)
+        except ServiceError as exc:
+            messages.error(request, str(exc.message))
+        else:
+            messages.success(request, _("Zone “%(name)s” retired.") % {"name": zone.name})
+        return redirect("web:unit_detail", code=commune.code)
+    return render(request, "web/zone_retire.html", {"zone": zone, "unit": commune})
+
+
+@login_required
+@require_POST
+def units_reload(request: HttpRequest, code: str) -> HttpResponse:
+    """Start reloading the official unit list; system administrators only, from the nation."""
+    nation = _scoped_unit(request, code, Action.MANAGE_USERS)
+    if nation.kind != UnitKind.NATION or not policy.is_system_admin(request.user):
+        raise Http404
+    try:
+        job = units.units_reload_start(actor=policy.acting_user(request), nation=nation)
+    except ServiceError as exc:
+        messages.error(request, str(exc.message))
+        return redirect("web:unit_detail", code=nation.code)
+    return redirect("web:job_progress", job_id=job.pk)
+
+
 # --- Users and roles ------------------------------------------------------------------------
 
 
@@ -335,20 +406,120 @@ def _managed_user(request: HttpRequest, user_id: int) -> User:
 @login_required
 def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
     subject = _managed_user(request, user_id)
-    assert subject.unit is not None
-    form = forms.RoleAssignForm(
-        roles=policy.grantable_roles(request.user, subject.unit),
-        initial={"unit": subject.unit.code},
-    )
-    return render(request, "web/user_detail.html", _user_context(request, subject, form))
+    return render(request, "web/user_detail.html", _user_context(request, subject))
 
 
-def _user_context(request: HttpRequest, subject: User, form: Any) -> dict[str, Any]:
+def _user_context(
+    request: HttpRequest,
+    subject: User,
+    form: Any = None,
+    *,
+    edit_form: forms.UserEditForm | None = None,
+    password_form: forms.PasswordSetForm | None = None,
+) -> dict[str, Any]:
+    """The user page; a form that failed is passed in so its errors show, the rest are new."""
+    unit = subject.unit  # None for an account made with createsuperuser
+    if form is None:
+        form = forms.RoleAssignForm(
+            roles=policy.grantable_roles(request.user, unit) if unit else [],
+            initial={"unit": unit.code if unit else ""},
+        )
+    if edit_form is None:
+        edit_form = forms.UserEditForm(
+            initial={"full_name": subject.full_name, "email": subject.email, "phone": subject.phone}
+        )
     return {
         "subject": subject,
+        "is_self": subject.pk == request.user.pk,
         "form": form,
+        "edit_form": edit_form,
+        "password_form": password_form or forms.PasswordSetForm(),
         "assignments": subject.role_assignments.select_related("unit").order_by("unit__path"),
     }
+
+
+@login_required
+@require_POST
+def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
+    subject = _managed_user(request, user_id)
+    form = forms.UserEditForm(request.POST)
+    if form.is_valid():
+        try:
+            accounts.user_update(
+                actor=policy.acting_user(request), user=subject, **form.cleaned_data
+            )
+        except ServiceError as exc:
+            _form_error(form, exc)
+            subject.refresh_from_db()  # the service may have set values it then refused
+        else:
+            messages.success(request, _("The account's details have been saved."))
+            return redirect("web:user_detail", user_id=subject.pk)
+    return render(
+        request, "web/user_detail.html", _user_context(request, subject, edit_form=form), status=400
+    )
+
+
+def _user_set_active(request: HttpRequest, user_id: int, *, active: bool) -> HttpResponse:
+    subject = _managed_user(request, user_id)
+    try:
+        accounts.user_update(actor=policy.acting_user(request), user=subject, is_active=active)
+    except ServiceError as exc:
+        messages.error(request, str(exc.message))
+    else:
+        if active:
+            done = _("Account “%(u)s” reactivated: it can log in again.")
+        else:
+            done = _("Account “%(u)s” deactivated: it can no longer log in or use its tokens.")
+        messages.success(request, done % {"u": subject.username})
+    return redirect("web:user_detail", user_id=subject.pk)
+
+
+@login_required
+@require_POST
+def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
+    return _user_set_active(request, user_id, active=False)
+
+
+@login_required
+@require_POST
+def user_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
+    return _user_set_active(request, user_id, active=True)
+
+
+@login_required
+@require_POST
+def user_set_password(request: HttpRequest, user_id: int) -> HttpResponse:
+    """A unit admin sets a new password for an account (e.g. its holder forgot theirs)."""
+    subject = _managed_user(request, user_id)
+    if subject.pk == request.user.pk:
+        # One's own password changes on the account page, where the current one is asked for.
+        messages.error(
+            request, _("Change your own password on “My account”, with your current password.")
+        )
+        return redirect("web:account")
+    form = forms.PasswordSetForm(request.POST)
+    if form.is_valid():
+        try:
+            accounts.user_set_password(
+                actor=policy.acting_user(request),
+                user=subject,
+                password=form.cleaned_data["password"],
+            )
+        except ServiceError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(
+                request,
+                _("New password set for “%(u)s”. Give it to them in person or by phone.")
+                % {"u": subject.username},
+            )
+            return redirect("web:user_detail", user_id=subject.pk)
+    return render(
+        request,
+        "web/user_detail.html",
+        _user_context(request, subject, password_form=form),
+        status=400,
+    )
 
 
 @login_required
@@ -429,9 +600,11 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def job_progress(request: HttpRequest, job_id: str) -> HttpResponse:
+    """The job page; htmx polls the same address and gets only the progress partial."""
     job = get_object_or_404(
         JobStatus.objects.filter(created_by=policy.acting_user(request))
         | policy.restrict(JobStatus.objects.all(), request.user, Action.VIEW),
         pk=job_id,
     )
-    return render(request, "web/_job_progress.html", {"job": job})
+    template = "web/_job_progress.html" if request.htmx else "web/job_detail.html"  # type: ignore[attr-defined]
+    return render(request, template, {"job": job})

@@ -219,7 +219,8 @@ def finished_job(tree, make_user, django_capture_on_commit_callbacks):
 
 def test_progress_partial_is_visible_to_its_creator(finished_job, client_for):
     job, editor = finished_job
-    response = client_for(editor).get(f"/jobs/{job.pk}/")
+    # htmx polls with HX-Request and gets the partial alone; a plain GET gets the full page.
+    response = client_for(editor).get(f"/jobs/{job.pk}/", headers={"HX-Request": "true"})
     assert response.status_code == 200
     content = response.content.decode()
     assert "Tạo âm thanh" in content

@@ -231,3 +231,40 @@ def test_busy_unit_admin_dashboard_fits_a_phone(
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "dashboard-mobile-admin.png"), full_page=True)
+
+
+def test_system_admin_reloads_the_official_units_and_sees_the_job_finish_on_a_phone(
+    phone_page: Page, live_server: Any, tree: Tree, system_admin: Any
+) -> None:
+    """The reload button on the nation's page leads to the job page, which ends at 100%.
+
+    Huey runs in immediate mode in tests, so the job (the real loader, 3,356 units) has finished
+    by the time the POST answers; in production the page polls until it does.
+    """
+    page = phone_page
+    # Skip the 2FA enrolment: reuse the session of an already verified login.
+    session = login(Client(), system_admin).cookies[settings.SESSION_COOKIE_NAME].value
+    page.context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
+    )
+    page.goto("/units/VN/")
+    expect(_heading(page)).to_contain_text("Việt Nam")
+
+    page.get_by_role("button", name="Tải lại danh mục đơn vị chính thức").click()
+
+    expect(page).to_have_url(re.compile(r"/jobs/[0-9a-f-]{36}/$"))
+    expect(_heading(page)).to_have_text("Tải lại danh mục đơn vị hành chính chính thức")
+    expect(page.get_by_test_id("job-state")).to_have_text("Thành công")
+    expect(page.get_by_role("progressbar", name="Tiến độ")).to_have_attribute("value", "100")
+    expect(page.get_by_test_id("job-count")).to_have_text("3356/3356 · 100%")
+    result = page.get_by_test_id("job-result")
+    expect(result).to_contain_text("Tạo mới")
+    expect(result).to_contain_text("Tổng cộng")
+    expect(result.locator("dd").last).to_have_text("3356")
+    # Finished: nothing polls any more.
+    assert page.locator("[hx-trigger]").count() == 0
+
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "job-mobile.png"), full_page=True)
