@@ -189,6 +189,24 @@ def is_system_admin(user: Any) -> bool:
     )
 
 
+def may_manage_account(actor: Any, subject: Any) -> bool:
+    """May `actor` change `subject`'s account (details, password, activation, roles)?
+
+    Managing an account means holding manage_users on its home unit AND on every unit where it
+    holds a role, with the right to grant each of those roles. Otherwise a commune's unit admin
+    could reset the password of a system administrator who happens to live in that commune and
+    take over the system.
+    """
+    if not may(actor, Action.MANAGE_USERS, subject):
+        return False
+    if getattr(subject, "is_superuser", False) and not is_system_admin(actor):
+        return False
+    from .models import RoleAssignment
+
+    held = RoleAssignment.objects.filter(user=subject).select_related("unit")
+    return all(a.role in grantable_roles(actor, a.unit) for a in held)
+
+
 def grantable_roles(user: Any, unit: Unit) -> list[str]:
     """Roles the user may assign on `unit`: none without manage_users there; never above them."""
     if not may(user, Action.MANAGE_USERS, unit):

@@ -30,6 +30,11 @@ def _require(actor: User | None, action: str, unit: Unit | None, message: str) -
         raise PermissionDeniedError(message)
 
 
+def _require_account(actor: User | None, user: User, message: str) -> None:
+    if actor is not None and not policy.may_manage_account(actor, user):
+        raise PermissionDeniedError(message)
+
+
 def user_create(
     *,
     actor: User | None,
@@ -81,11 +86,13 @@ def user_create(
 
 def user_update(*, actor: User | None, user: User, **changes: Any) -> User:
     """Change a user's details (full_name, email, phone, is_active, unit)."""
-    _require(
+    _require_account(
         actor,
-        Action.MANAGE_USERS,
-        user.unit,
-        _("You may only change accounts in units you administer."),
+        user,
+        _(
+            "You may only change accounts whose unit and roles are all within the area you "
+            "administer."
+        ),
     )
     allowed = {"full_name", "email", "phone", "is_active", "unit"}
     unknown = set(changes) - allowed
@@ -122,11 +129,13 @@ def user_update(*, actor: User | None, user: User, **changes: Any) -> User:
 
 def user_set_password(*, actor: User | None, user: User, password: str) -> None:
     if actor is None or actor.pk != user.pk:
-        _require(
+        _require_account(
             actor,
-            Action.MANAGE_USERS,
-            user.unit,
-            _("You may only reset passwords of accounts in units you administer."),
+            user,
+            _(
+                "You may only set passwords of accounts whose unit and roles are all within the "
+                "area you administer."
+            ),
         )
     try:
         validate_password(password, user)
@@ -203,8 +212,11 @@ def _role_assign_refusal(*, actor: User, user: User, role: str, unit: Unit) -> s
         return _("Only a system administrator may assign the role “%(role)s”.") % {
             "role": Role(role).label
         }
-    if not policy.may(actor, Action.MANAGE_USERS, user):
-        return _("You may only assign roles to accounts of units you administer.")
+    if not policy.may_manage_account(actor, user):
+        return _(
+            "You may only assign roles to accounts whose unit and roles are all within the area "
+            "you administer."
+        )
     return None
 
 
@@ -274,7 +286,7 @@ def api_token_create(
 
 
 def api_token_revoke(*, actor: User, token: ApiToken) -> ApiToken:
-    if actor.pk != token.user_id and not policy.may(actor, Action.MANAGE_USERS, token.user):
+    if actor.pk != token.user_id and not policy.may_manage_account(actor, token.user):
         raise PermissionDeniedError(_("You may not revoke this token."))
     if token.revoked_at is not None:
         return token

@@ -96,12 +96,21 @@ def test_page_of_an_account_without_unit_opens_for_a_system_admin(
     assert root.unit is None
     client = client_for(system_admin)
     assert client.get(f"/users/{root.pk}/").status_code == 200
-    before = snapshot()
+    # A system administrator of the whole tree manages accounts that belong to no unit.
     response = client.post(f"/users/{root.pk}/edit/", {"full_name": "Quản trị gốc"})
-    assert response.status_code == 400
-    assert [str(e) for e in response.context["edit_form"].non_field_errors()] == [
-        vi("You may only change accounts in units you administer.")
-    ]
+    assert response.status_code == 302
+    root.refresh_from_db()
+    assert root.full_name == "Quản trị gốc"
+
+
+def test_unit_admin_cannot_touch_an_account_without_unit(
+    tree, make_user, client_for, django_user_model
+):
+    root = django_user_model.objects.create_superuser("root", password=PASSWORD)
+    admin = client_for(make_user("hn-admin", tree.hanoi, role=Role.UNIT_ADMIN))
+    before = snapshot()
+    assert admin.get(f"/users/{root.pk}/").status_code == 404
+    assert admin.post(f"/users/{root.pk}/edit/", {"full_name": "x"}).status_code == 404
     assert snapshot() == before
 
 
