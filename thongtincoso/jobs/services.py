@@ -86,7 +86,6 @@ def job_task(
             retries=retries,
             retry_delay=retry_delay,
             retry_backoff=backoff,
-            name=f"{fn.__module__}.{fn.__name__}",
             **task_kwargs,
         )(run)
 
@@ -140,7 +139,7 @@ def job_start(
 ) -> JobStatus:
     """Record a JobStatus and enqueue `task_fn` (made with @job_task) after commit."""
     job = JobStatus.objects.create(
-        name=getattr(task_fn, "name", str(task_fn)),
+        name=HUEY._registry.task_to_string(task_fn.task_class),  # "app.tasks.function"
         title=title,
         unit=unit,
         created_by=created_by,
