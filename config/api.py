@@ -7,11 +7,18 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, Throttled, ValidationError
+from ninja.renderers import JSONRenderer
 
 from thongtincoso.accounts.api import router as accounts_router
 from thongtincoso.core.errors import NotFoundError, PermissionDeniedError, ServiceError
 from thongtincoso.core.throttling import api_throttles
 from thongtincoso.units.api import router as units_router
+
+
+class UTF8JSONRenderer(JSONRenderer):
+    # Vietnamese names as they are ("Phường Hoàn Kiếm"), not as \u escapes; still valid JSON.
+    json_dumps_params = {"ensure_ascii": False}
+
 
 api = NinjaAPI(
     title="Thông tin cơ sở API",
@@ -20,6 +27,7 @@ api = NinjaAPI(
     "(`Authorization: Bearer ttcs_…`) or a browser session.",
     urls_namespace="api-v1",
     throttle=api_throttles(),
+    renderer=UTF8JSONRenderer(),
 )
 api.add_router("/", units_router)
 api.add_router("/", accounts_router)

@@ -332,3 +332,8 @@ def test_too_long_zone_name_is_refused_not_500(tree, api, editor_token):
     response = _post_zone(api, "00070", {"name": "Thôn " + "x" * 250}, raw)
     assert response.status_code in (400, 422)
     assert response.json()["detail"]
+
+
+def test_api_writes_vietnamese_as_utf8(tree, client):
+    raw = client.get("/api/v1/units/00070").content
+    assert "Phường Hoàn Kiếm".encode() in raw
