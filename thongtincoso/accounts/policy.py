@@ -49,6 +49,12 @@ class Grant:
             return True
         return self.covers_descendants and unit.path.startswith(self.unit_path)
 
+    def covers_subtree(self, unit: Unit) -> bool:
+        """Does this grant reach `unit` and everything below it?"""
+        return self.covers_descendants and (
+            unit.pk == self.unit_id or unit.path.startswith(self.unit_path)
+        )
+
     def allows(self, action: str) -> bool:
         return action in ROLE_ACTIONS.get(self.role, frozenset())
 
@@ -204,14 +210,27 @@ def may_manage_account(actor: Any, subject: Any) -> bool:
     from .models import RoleAssignment
 
     held = RoleAssignment.objects.filter(user=subject).select_related("unit")
-    return all(a.role in grantable_roles(actor, a.unit) for a in held)
+    return all(
+        a.role in grantable_roles(actor, a.unit, covers_descendants=a.covers_descendants)
+        for a in held
+    )
 
 
-def grantable_roles(user: Any, unit: Unit) -> list[str]:
-    """Roles the user may assign on `unit`: none without manage_users there; never above them."""
-    if not may(user, Action.MANAGE_USERS, unit):
+def grantable_roles(user: Any, unit: Unit, *, covers_descendants: bool = True) -> list[str]:
+    """Roles the user may assign on `unit`, never reaching further than their own grants.
+
+    A grant that covers the units below needs a manage_users grant of the user that covers them
+    too; the system-admin role needs the user's own system-admin grant with the same reach.
+    """
+    reach = [
+        g
+        for g in grants(user)
+        if g.allows(Action.MANAGE_USERS)
+        and (g.covers_subtree(unit) if covers_descendants else g.covers(unit))
+    ]
+    if not reach:
         return []
-    is_system_admin = any(g.role == Role.SYSTEM_ADMIN and g.covers(unit) for g in grants(user))
+    is_system_admin = any(g.role == Role.SYSTEM_ADMIN for g in reach)
     return [r for r in Role.values if is_system_admin or r not in SYSTEM_ONLY_ROLES]
 
 

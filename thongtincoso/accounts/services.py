@@ -159,7 +159,9 @@ def role_assign(
     if role not in Role.values:
         raise ServiceError(_("Choose a valid role."), field="role")
     if actor is not None:
-        refusal = _role_assign_refusal(actor=actor, user=user, role=role, unit=unit)
+        refusal = _role_assign_refusal(
+            actor=actor, user=user, role=role, unit=unit, covers_descendants=covers_descendants
+        )
         if refusal:
             with transaction.atomic():
                 audit_record(
@@ -203,12 +205,19 @@ def role_assign(
     return assignment
 
 
-def _role_assign_refusal(*, actor: User, user: User, role: str, unit: Unit) -> str | None:
+def _role_assign_refusal(
+    *, actor: User, user: User, role: str, unit: Unit, covers_descendants: bool
+) -> str | None:
     if not policy.may(actor, Action.MANAGE_USERS, unit):
         return _(
             "You may only assign roles in units you administer; %(unit)s is outside your area."
         ) % {"unit": unit.name}
-    if role not in policy.grantable_roles(actor, unit):
+    if covers_descendants and not policy.grantable_roles(actor, unit, covers_descendants=True):
+        return _(
+            "Your own role in %(unit)s does not cover the units below it, so the roles you "
+            "assign there cannot either. Untick “Also covers the units below”."
+        ) % {"unit": unit.name}
+    if role not in policy.grantable_roles(actor, unit, covers_descendants=covers_descendants):
         return _("Only a system administrator may assign the role “%(role)s”.") % {
             "role": Role(role).label
         }
@@ -220,9 +229,34 @@ def _role_assign_refusal(*, actor: User, user: User, role: str, unit: Unit) -> s
     return None
 
 
+def _role_revoke_refusal(*, actor: User, assignment: RoleAssignment) -> str | None:
+    if not policy.may(actor, Action.MANAGE_USERS, assignment.unit):
+        return _("You may only remove roles in units you administer.")
+    grantable = policy.grantable_roles(
+        actor, assignment.unit, covers_descendants=assignment.covers_descendants
+    )
+    if assignment.role not in grantable or not policy.may_manage_account(actor, assignment.user):
+        return _(
+            "You may only remove roles that you could assign yourself, from accounts whose unit "
+            "and roles are all within the area you administer."
+        )
+    return None
+
+
 def role_revoke(*, actor: User | None, assignment: RoleAssignment) -> None:
-    if actor is not None and not policy.may(actor, Action.MANAGE_USERS, assignment.unit):
-        raise PermissionDeniedError(_("You may only remove roles in units you administer."))
+    """Remove a role. Only someone who could have granted it, to that account, may remove it."""
+    if actor is not None:
+        refusal = _role_revoke_refusal(actor=actor, assignment=assignment)
+        if refusal:
+            with transaction.atomic():
+                audit_record(
+                    actor=actor,
+                    action="accounts.role.revoke_denied",
+                    obj=assignment,
+                    unit=assignment.unit,
+                    after={"role": assignment.role, "reason": str(refusal)},
+                )
+            raise PermissionDeniedError(refusal)
     if (
         actor is not None
         and assignment.user_id == actor.pk

@@ -24,6 +24,7 @@ AUDIT_ACTION_LABELS: dict[str, Promise] = {
     # Roles
     "accounts.role.assign": _("Role assigned"),
     "accounts.role.assign_denied": _("Role assignment refused"),
+    "accounts.role.revoke_denied": _("Role removal refused"),
     "accounts.role.revoke": _("Role removed"),
     # API tokens
     "accounts.token.create": _("API token created"),

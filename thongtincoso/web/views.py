@@ -420,9 +420,15 @@ def _user_context(
     """The user page; a form that failed is passed in so its errors show, the rest are new."""
     unit = subject.unit  # None for an account made with createsuperuser
     if form is None:
+        # Offer every role the user could grant here at all; whether it may also cover the
+        # units below is checked by the service against the user's own reach.
+        roles = policy.grantable_roles(request.user, unit, covers_descendants=False) if unit else []
+        can_cover = unit is not None and bool(
+            policy.grantable_roles(request.user, unit, covers_descendants=True)
+        )
         form = forms.RoleAssignForm(
-            roles=policy.grantable_roles(request.user, unit) if unit else [],
-            initial={"unit": unit.code if unit else ""},
+            roles=roles,
+            initial={"unit": unit.code if unit else "", "covers_descendants": can_cover},
         )
     if edit_form is None:
         edit_form = forms.UserEditForm(
