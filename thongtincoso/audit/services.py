@@ -36,7 +36,23 @@ _PG_LOCK_KEY = 0x7474_6373_0001
 
 def _json_safe(value: Any) -> Any:
     """Round-trip through JSON so what we hash is exactly what the database stores and returns."""
-    return None if value is None else json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+    if value is None:
+        return None
+    return _canonical_numbers(json.loads(json.dumps(value, cls=DjangoJSONEncoder)))
+
+
+def _canonical_numbers(value: Any) -> Any:
+    # PostgreSQL's jsonb reads 1e16 back as 10000000000000000 (an int) and cannot hold NaN or
+    # infinity; store what it would give back, so the hash verifies on either database.
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        return int(value) if value.is_integer() and "e" in repr(value) else value
+    if isinstance(value, dict):
+        return {k: _canonical_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical_numbers(v) for v in value]
+    return value
 
 
 def _payload(record: AuditRecord) -> bytes:

@@ -29,9 +29,15 @@ def normalise_ip(value: str) -> str | None:
     """The canonical text of an IP address (IPv6 compressed, lower case), or None if it is not
     one. Stored addresses must read back exactly as hashed into the audit chain."""
     try:
-        return str(ipaddress.ip_address(value.strip()))
+        address = ipaddress.ip_address(value.strip())
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # "::ffff:203.0.113.7" is an IPv4 client
+            return str(address.ipv4_mapped)
+        if address.scope_id:  # "fe80::1%eth0": the zone is local to the server, not the client
+            address = ipaddress.IPv6Address(str(address).split("%", 1)[0])
+    return str(address)
 
 
 class RequestContextMiddleware:
