@@ -139,6 +139,16 @@ def login(client: Client, user: User) -> Client:
     return client
 
 
+def api_token_for(user: User) -> str:
+    """A personal API token for `user`, with the TOTP device their role may require enrolled."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from thongtincoso.accounts.services import api_token_create
+
+    TOTPDevice.objects.get_or_create(user=user, name="test", defaults={"confirmed": True})
+    return api_token_create(actor=user, user=user, name="test token")[1]
+
+
 @pytest.fixture
 def client_for(db: Any) -> Any:
     """client_for(user) -> a Client logged in as user with 2FA satisfied."""

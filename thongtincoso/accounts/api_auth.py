@@ -8,15 +8,21 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja.security import APIKeyCookie, HttpBearer
 
-from .middleware import needs_second_factor
+from . import policy
+from .middleware import has_confirmed_device, needs_second_factor
 from .services import api_token_authenticate
 
 
 class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         user = api_token_authenticate(token)
-        if user is not None:
-            request.user = user
+        if user is None:
+            return None
+        # A token does not replace the second factor: someone whose role requires 2FA (perhaps
+        # granted after the token was made) must have enrolled it for their tokens to work.
+        if policy.requires_two_factor(user) and not has_confirmed_device(user):
+            return None
+        request.user = user
         return user
 
 

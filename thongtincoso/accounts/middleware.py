@@ -23,7 +23,7 @@ class TwoFactorEnforcementMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
         if user.is_authenticated and not _exempt(request.path) and needs_second_factor(request):
-            target = "web:2fa_verify" if _has_confirmed_device(user) else "web:2fa_setup"
+            target = "web:2fa_verify" if has_confirmed_device(user) else "web:2fa_setup"
             if request.headers.get("HX-Request"):
                 return JsonResponse(
                     {"detail": _("Two-factor authentication is required.")}, status=403
@@ -38,7 +38,7 @@ def needs_second_factor(request: HttpRequest) -> bool:
     return not verified and policy.requires_two_factor(user)
 
 
-def _has_confirmed_device(user: object) -> bool:
+def has_confirmed_device(user: object) -> bool:
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()

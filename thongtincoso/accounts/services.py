@@ -297,6 +297,9 @@ def api_token_create(
         raise ServiceError(
             _("Give the token a name, e.g. the program that will use it."), field="name"
         )
+    if expires_at is not None and timezone.is_naive(expires_at):
+        # A time without a zone is Vietnam's local time, as people type it.
+        expires_at = timezone.make_aware(expires_at)
     if expires_at is not None and expires_at <= timezone.now():
         raise ServiceError(_("The expiry date must be in the future."), field="expires_at")
     prefix = secrets.token_hex(6)

@@ -79,3 +79,38 @@ class VietnameseFirstLocaleMiddleware:
             response["Vary"] = f"{patch_vary}, Cookie" if patch_vary else "Cookie"
         translation.deactivate()
         return response
+
+
+class RejectNulBytesMiddleware:
+    """Answer 400 to requests carrying NUL characters in the path, query or a JSON body.
+
+    PostgreSQL text cannot hold NUL, so such input would otherwise surface as a database error
+    (a 500) deep inside a query; no legitimate client sends it. Form fields are covered by
+    Django's own validator.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self._has_nul(request):
+            from django.http import HttpResponseBadRequest, JsonResponse
+            from django.utils.translation import gettext as _
+
+            message = _("The request contains a NUL character, which is not allowed.")
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": message}, status=400)
+            return HttpResponseBadRequest(message)
+        return self.get_response(request)
+
+    @staticmethod
+    def _has_nul(request: HttpRequest) -> bool:
+        if "\x00" in request.path:
+            return True
+        for key, values in request.GET.lists():
+            if "\x00" in key or any("\x00" in v for v in values):
+                return True
+        if request.content_type == "application/json":
+            body = request.body
+            return b"\x00" in body or b"\\u0000" in body.lower()
+        return False

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.http import Http404, HttpRequest
 from ninja import Router
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 from ninja.responses import Status
 
 from thongtincoso.accounts import policy
 from thongtincoso.accounts.api_auth import api_auth
 from thongtincoso.accounts.roles import Action
+from thongtincoso.core.pagination import BoundedPageNumberPagination
 
 from . import selectors, services
 from .models import Unit
@@ -51,7 +52,7 @@ def unit_detail(request: HttpRequest, code: str) -> Unit:
     auth=None,
     summary="The units directly below one unit (provinces of VN, communes of a province)",
 )
-@paginate(PageNumberPagination, page_size=500)
+@paginate(BoundedPageNumberPagination, page_size=500)
 def unit_children(request: HttpRequest, code: str):  # type: ignore[no-untyped-def]
     return selectors.unit_children(_public_unit(code))
 

@@ -15,6 +15,8 @@ from django.utils.translation import gettext_lazy as _
 # Fixed-width digit strings sort the same bytewise and under any database collation, so a subtree
 # is one range scan on an ordinary B-tree index on both SQLite and PostgreSQL.
 PATH_SEGMENT_WIDTH = 8
+# Ids below this fit a segment and are never all nines, so path_upper_bound never overflows.
+MAX_UNIT_ID = 10**PATH_SEGMENT_WIDTH - 1
 
 
 class UnitKind(models.TextChoices):
@@ -41,7 +43,10 @@ def path_upper_bound(path: str) -> str:
     Incrementing the path as a number works because every descendant path starts with `path` and
     is longer, so it sorts between `path` and `path + 1`.
     """
-    return str(int(path) + 1).zfill(len(path))
+    bound = str(int(path) + 1).zfill(len(path))
+    if len(bound) != len(path):  # only if every segment were all nines; _set_path prevents it
+        raise ValueError(f"path {path!r} has no upper bound of the same width")
+    return bound
 
 
 class Unit(models.Model):
@@ -129,6 +134,9 @@ class Unit(models.Model):
     def _set_path(self) -> None:
         """Compute this unit's path from its parent and carry the change to its subtree."""
         old_path, old_depth = self.path, self.depth
+        if self.pk >= MAX_UNIT_ID:
+            # A wider id would break the fixed-width paths every subtree query relies on.
+            raise ValueError(f"unit id {self.pk} does not fit the {PATH_SEGMENT_WIDTH}-digit path")
         segment = str(self.pk).zfill(PATH_SEGMENT_WIDTH)
         if self.parent_id:
             parent = self.parent  # usually cached by the caller that set it

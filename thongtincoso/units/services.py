@@ -256,13 +256,17 @@ def zone_create(*, actor: User | None, commune: Unit, name: str, type_name: str 
     if type_name not in ZONE_TYPES:
         raise ServiceError(_("Choose a zone type from the list."), field="type_name")
     full_name = name if name.lower().startswith(type_name.lower()) else f"{type_name} {name}"
-    # Compared in Python: SQLite's case folding ignores Vietnamese letters (Ổ vs ổ).
-    taken = commune.children.current().values_list("name", flat=True)
-    if full_name.casefold() in {name.casefold() for name in taken}:
-        raise ServiceError(
-            _("This commune already has a zone named “%(n)s”.") % {"n": full_name}, field="name"
-        )
     with transaction.atomic():
+        # Lock the commune so two zones added at once get different codes and the name check
+        # sees the other (PostgreSQL; SQLite's IMMEDIATE transactions already serialise this).
+        Unit.objects.select_for_update().filter(pk=commune.pk).first()
+        # Compared in Python: SQLite's case folding ignores Vietnamese letters (Ổ vs ổ).
+        taken = commune.children.current().values_list("name", flat=True)
+        if full_name.casefold() in {n.casefold() for n in taken}:
+            raise ServiceError(
+                _("This commune already has a zone named “%(n)s”.") % {"n": full_name},
+                field="name",
+            )
         zone = Unit(
             code=_next_zone_code(commune),
             name=full_name,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from conftest import api_token_for
 from thongtincoso.accounts.models import RoleAssignment
 from thongtincoso.accounts.roles import Role
-from thongtincoso.accounts.services import api_token_create
 from thongtincoso.audit.models import AuditRecord
 from thongtincoso.units.models import Unit
 
@@ -62,7 +62,7 @@ def test_api_role_assignment_outside_subtree_is_refused_audited_and_unsaved(
 ):
     admin = make_user("cn-admin", tree.cuanam, role=Role.UNIT_ADMIN)
     staff = make_user("cn-staff", tree.cuanam)
-    _, token = api_token_create(actor=admin, user=admin, name="t")
+    token = api_token_for(admin)
     response = client.post(
         "/api/v1/role-assignments",
         {"username": staff.username, "role": Role.EDITOR, "unit": "79"},
@@ -78,7 +78,7 @@ def test_api_role_assignment_outside_subtree_is_refused_audited_and_unsaved(
 def test_api_accounts_outside_subtree_answer_like_missing(tree, make_user, client):
     admin = make_user("cn-admin", tree.cuanam, role=Role.UNIT_ADMIN)
     other = make_user("hk-staff", tree.hoankiem)
-    _, token = api_token_create(actor=admin, user=admin, name="t")
+    token = api_token_for(admin)
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
     hidden = client.post(
         "/api/v1/role-assignments",

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from conftest import PASSWORD, tamper_cursor
+from conftest import PASSWORD, api_token_for, tamper_cursor
 from thongtincoso.accounts.models import ApiToken, RoleAssignment, User
 from thongtincoso.accounts.roles import Role
 from thongtincoso.accounts.services import (
@@ -208,7 +208,7 @@ def test_refused_role_assign_writes_one_denial_and_no_assignment(tree, make_user
 def test_refused_role_assign_through_api_is_on_record(tree, make_user, client_for):
     commune_admin = make_user("admin73", tree.cuanam, role=Role.UNIT_ADMIN)
     make_user("staff73", tree.cuanam)
-    _token, raw = api_token_create(actor=commune_admin, user=commune_admin, name="t")
+    raw = api_token_for(commune_admin)
 
     response = Client().post(
         "/api/v1/role-assignments",

@@ -1,0 +1,128 @@
+"""Edge cases found in review: each once gave a 500 or widened someone's reach."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import connection
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from thongtincoso.accounts.models import ApiToken
+from thongtincoso.accounts.roles import Role
+from thongtincoso.accounts.services import api_token_create, role_assign
+from thongtincoso.units.models import MAX_UNIT_ID, Unit, UnitKind, path_upper_bound
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+def test_naive_token_expiry_is_read_as_local_time(tree, make_user, client):
+    user = make_user("u", tree.hanoi, role=Role.VIEWER)
+    _, token = api_token_create(actor=user, user=user, name="t")
+    response = client.post(
+        "/api/v1/tokens",
+        json.dumps({"name": "n", "expires_at": "2031-01-01T00:00:00"}),
+        content_type="application/json",
+        **_bearer(token),
+    )
+    assert response.status_code == 201
+    stored = ApiToken.objects.get(name="n").expires_at
+    assert stored.isoformat().startswith("2030-12-31T17:00:00")  # 00:00 in Hà Nội is 17:00 UTC
+
+
+def test_past_naive_expiry_is_refused_with_a_message(tree, make_user, client):
+    user = make_user("u", tree.hanoi, role=Role.VIEWER)
+    _, token = api_token_create(actor=user, user=user, name="t")
+    response = client.post(
+        "/api/v1/tokens",
+        json.dumps({"name": "n", "expires_at": "2001-01-01T00:00:00"}),
+        content_type="application/json",
+        **_bearer(token),
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "expires_at"
+
+
+@pytest.mark.parametrize("page", ["99999999999999999999999", "100001", "0", "-1"])
+def test_absurd_page_numbers_are_a_422_not_a_500(tree, client, page):
+    response = client.get(f"/api/v1/units/01/children?page={page}")
+    assert response.status_code == 422
+    assert response.json()["field"] == "page"
+
+
+def test_unit_ids_beyond_the_path_width_are_refused(tree):
+    unit = Unit(code="99999", name="Xã Quá Hạn", kind=UnitKind.COMMUNE, parent=tree.hanoi)
+    unit.pk = MAX_UNIT_ID
+    with pytest.raises(ValueError, match="does not fit"):
+        unit.save(force_insert=True)
+    with pytest.raises(ValueError, match="no upper bound"):
+        path_upper_bound("99999999")
+
+
+def test_a_token_stops_working_when_its_user_gains_a_role_that_needs_2fa(tree, make_user, client):
+    user = make_user("u", tree.hoankiem, role=Role.VIEWER)
+    _, token = api_token_create(actor=user, user=user, name="t")
+    assert client.get("/api/v1/me", **_bearer(token)).status_code == 200
+
+    role_assign(actor=None, user=user, role=Role.UNIT_ADMIN, unit=tree.hoankiem)
+    assert client.get("/api/v1/me", **_bearer(token)).status_code == 401
+    assert client.get("/api/v1/units/00070/users", **_bearer(token)).status_code == 401
+
+    TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    assert client.get("/api/v1/units/00070/users", **_bearer(token)).status_code == 200
+
+
+def test_zone_codes_stay_distinct_and_names_unique_per_commune(tree, make_user):
+    from thongtincoso.units.services import zone_create
+
+    codes = {zone_create(actor=None, commune=tree.cuanam, name=f"Số {i}").code for i in range(3)}
+    assert codes == {"00073.001", "00073.002", "00073.003"}
+
+
+@pytest.mark.skipif(
+    connection.vendor == "sqlite",
+    reason="SQLite's in-memory test database locks whole tables across threads; the file "
+    "database serialises writers with IMMEDIATE transactions instead",
+)
+@pytest.mark.django_db(transaction=True)
+def test_zones_added_at_the_same_moment_get_distinct_codes():
+    """Four editors add zones to one commune at once: every one succeeds with its own code."""
+    import datetime as dt
+    import threading
+
+    from thongtincoso.units.services import zone_create
+
+    nation = Unit(code="VN", name="Việt Nam", kind=UnitKind.NATION)
+    nation.save()
+    province = Unit(code="01", name="Thành phố Hà Nội", kind=UnitKind.PROVINCE, parent=nation)
+    province.save()
+    commune = Unit(
+        code="00073",
+        name="Phường Cửa Nam",
+        kind=UnitKind.COMMUNE,
+        parent=province,
+        valid_from=dt.date(2025, 7, 1),
+    )
+    commune.save()
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def add(i: int) -> None:
+        try:
+            start.wait()
+            zone_create(actor=None, commune=Unit.objects.get(pk=commune.pk), name=f"Số {i}")
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    codes = sorted(Unit.objects.filter(parent=commune).values_list("code", flat=True))
+    assert codes == ["00073.001", "00073.002", "00073.003", "00073.004"]
