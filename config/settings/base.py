@@ -156,6 +156,8 @@ else:
 HUEY = {
     "name": "ttcs",
     "immediate": False,
+    # Periodic tasks are written in Vietnam's local time ("02:45" means 02:45 in Hà Nội).
+    "utc": False,
     "consumer": {"workers": 2, "worker_type": "thread", "periodic": True},
 }
 if E.REDIS_URL:

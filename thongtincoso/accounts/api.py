@@ -10,7 +10,7 @@ from ninja.responses import Status
 from thongtincoso.units.models import Unit
 
 from . import policy, selectors, services
-from .api_auth import api_auth
+from .api_auth import SessionAuth, api_auth
 from .models import RoleAssignment, User
 from .roles import Action
 from .schemas import RoleAssignIn, RoleOut, TokenCreatedOut, TokenIn, TokenOut, UserIn, UserOut
@@ -32,7 +32,14 @@ def token_list(request: HttpRequest):  # type: ignore[no-untyped-def]
     return selectors.tokens_of(request.user)
 
 
-@router.post("/tokens", response={201: TokenCreatedOut}, summary="Create a personal API token")
+# Only a person in a logged-in session (with 2FA where required) creates tokens: a token that
+# could mint tokens would outlive its own expiry and revocation.
+@router.post(
+    "/tokens",
+    response={201: TokenCreatedOut},
+    auth=[SessionAuth()],
+    summary="Create a personal API token (from a logged-in session)",
+)
 def token_create(request: HttpRequest, payload: TokenIn) -> Status[dict]:
     token, raw = services.api_token_create(
         actor=policy.acting_user(request),

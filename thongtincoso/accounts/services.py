@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 from datetime import datetime
@@ -23,6 +24,7 @@ from .roles import Action, Role
 
 USER_FIELDS = ["username", "full_name", "email", "phone", "unit", "is_active"]
 TOKEN_PREFIX = "ttcs_"  # noqa: S105  (a public marker, not a secret)
+TOKEN_MAX_LIFETIME = dt.timedelta(days=5 * 365)
 
 
 def _require(actor: User | None, action: str, unit: Unit | None, message: str) -> None:
@@ -300,6 +302,12 @@ def api_token_create(
     if expires_at is not None and timezone.is_naive(expires_at):
         # A time without a zone is Vietnam's local time, as people type it.
         expires_at = timezone.make_aware(expires_at)
+    if expires_at is not None and expires_at > timezone.now() + TOKEN_MAX_LIFETIME:
+        raise ServiceError(
+            _("A token can be valid for at most %(years)d years; choose an earlier expiry date.")
+            % {"years": TOKEN_MAX_LIFETIME.days // 365},
+            field="expires_at",
+        )
     if expires_at is not None and expires_at <= timezone.now():
         raise ServiceError(_("The expiry date must be in the future."), field="expires_at")
     prefix = secrets.token_hex(6)

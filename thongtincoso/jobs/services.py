@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.functional import Promise
 from huey import crontab
 from huey.api import Task
 from huey.contrib.djhuey import HUEY, periodic_task, task
@@ -23,6 +24,8 @@ from huey.contrib.djhuey import HUEY, periodic_task, task
 from .models import JobState, JobStatus
 
 log = logging.getLogger(__name__)
+
+StrOrPromise = str | Promise
 
 DEFAULT_RETRIES = 3
 DEFAULT_RETRY_DELAY = 10  # seconds before the first retry
@@ -32,8 +35,8 @@ DEFAULT_BACKOFF = 2.0  # each retry waits twice as long as the one before
 @dataclass
 class PeriodicJob:
     name: str
-    schedule: str
-    doc: str
+    schedule: StrOrPromise  # translatable: shown on pages
+    doc: StrOrPromise
 
 
 # What runs on its own, and when: shown on the jobs page so operators know what to expect.
@@ -148,12 +151,15 @@ def job_start(
     return job
 
 
-def register_periodic(schedule: crontab, *, name: str, description: str, human: str) -> Callable:
+def register_periodic(
+    schedule: crontab, *, name: str, description: StrOrPromise, human: StrOrPromise
+) -> Callable:
     """A periodic Huey task that also appears in PERIODIC_REGISTRY."""
 
     def decorator(fn: Callable[..., Any]) -> Task:
         PERIODIC_REGISTRY[name] = PeriodicJob(name=name, schedule=human, doc=description)
-        return periodic_task(schedule, name=name)(fn)
+        # Huey names it "<module>.<function>"; `name` is the key operators see in the registry.
+        return periodic_task(schedule)(fn)
 
     return decorator
 

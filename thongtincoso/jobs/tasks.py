@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from huey import crontab
 
 from .models import JobStatus
@@ -18,8 +19,8 @@ FINISHED_JOB_RETENTION = dt.timedelta(days=30)
 @register_periodic(
     crontab(minute="17", hour="3"),
     name="jobs.prune_finished",
-    description="Delete finished job records older than 30 days.",
-    human="03:17 every day",
+    description=_("Delete finished job records older than 30 days."),
+    human=_("03:17 every day"),
 )
 def prune_finished_jobs() -> int:
     cutoff = timezone.now() - FINISHED_JOB_RETENTION
@@ -30,8 +31,8 @@ def prune_finished_jobs() -> int:
 @register_periodic(
     crontab(minute="45", hour="2"),
     name="audit.verify_chain",
-    description="Recompute the audit log's hash chain and log any break.",
-    human="02:45 every day",
+    description=_("Verify the audit log's hash chain and its anchor, and log any break."),
+    human=_("02:45 every day"),
 )
 def verify_audit_chain() -> bool:
     """The same check as `manage.py audit_verify` (chain and anchor), logged."""

@@ -6,6 +6,8 @@ from django.db.models import Count, Q
 
 from .models import Unit, UnitQuerySet
 
+SEARCH_MAX_LENGTH = 100
+
 
 def unit_get_public(code: str) -> Unit | None:
     return Unit.objects.current().select_related("parent").filter(code=code).first()
@@ -16,7 +18,8 @@ def unit_children(unit: Unit) -> UnitQuerySet:
 
 
 def unit_search(queryset: UnitQuerySet, q: str) -> UnitQuerySet:
-    q = q.strip()
+    # Names are short; a bounded term also keeps SQLite's LIKE within its pattern limit.
+    q = q.strip()[:SEARCH_MAX_LENGTH]
     if not q:
         return queryset
     return queryset.filter(Q(name__icontains=q) | Q(code__startswith=q))

@@ -388,15 +388,21 @@ def editor(tree, make_user):
     return make_user("canbo70", tree.hoankiem, role=Role.EDITOR)
 
 
-def test_token_created_over_api_works_and_is_stored_hashed(editor):
+def test_token_created_over_api_works_and_is_stored_hashed(editor, client_for):
     _first, first_raw = api_token_create(actor=editor, user=editor, name="máy chủ")
     api = Client(enforce_csrf_checks=True)
 
-    response = api.post(
+    # A token cannot mint tokens (they would outlive its expiry and revocation) ...
+    minted = api.post(
         "/api/v1/tokens",
-        data={"name": "báo cáo tuần"},
+        data={"name": "con"},
         content_type="application/json",
         headers=_bearer(first_raw),
+    )
+    assert minted.status_code == 401
+    # ... a person in a logged-in session can.
+    response = client_for(editor).post(
+        "/api/v1/tokens", data={"name": "báo cáo tuần"}, content_type="application/json"
     )
 
     assert response.status_code == 201, response.content
@@ -489,14 +495,13 @@ def test_expired_token_is_refused(editor):
     assert api.get("/api/v1/me", headers=_bearer(raw)).status_code == 401
 
 
-def test_token_with_past_expiry_cannot_be_created(editor):
-    _t, raw = api_token_create(actor=editor, user=editor, name="máy chủ")
+def test_token_with_past_expiry_cannot_be_created(editor, client_for):
+    api_token_create(actor=editor, user=editor, name="máy chủ")
     past = (timezone.now() - dt.timedelta(hours=1)).isoformat()
-    response = Client().post(
+    response = client_for(editor).post(
         "/api/v1/tokens",
         data={"name": "cũ", "expires_at": past},
         content_type="application/json",
-        headers=_bearer(raw),
     )
     assert response.status_code == 400
     assert response.json()["field"] == "expires_at"

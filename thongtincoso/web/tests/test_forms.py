@@ -390,3 +390,17 @@ def test_token_without_name_is_refused(admin):
     assert response.status_code in (200, 400)
     assert field_errors(response, "name") == [vi("This field is required.")]
     assert snapshot() == before
+
+
+def test_django_password_length_message_is_in_vietnamese(tree, make_user, client_for):
+    """Django 5.2's own short-password message, missing from its catalog, reads in Vietnamese."""
+    from thongtincoso.accounts.roles import Role
+
+    admin = client_for(make_user("hn-admin-pw", tree.hanoi, role=Role.UNIT_ADMIN))
+    response = admin.post(
+        "/units/01/users/new/",
+        {"username": "moi", "full_name": "Người Mới", "password": "ngan"},
+    )
+    page = response.content.decode()
+    assert "Mật khẩu này quá ngắn. Mật khẩu phải có ít nhất 10 ký tự." in page
+    assert "too short" not in page
