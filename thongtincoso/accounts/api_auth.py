@@ -6,7 +6,10 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja.errors import HttpError
 from ninja.security import APIKeyCookie, HttpBearer
+from ninja.utils import check_csrf
 
 from . import policy
 from .middleware import has_confirmed_device, needs_second_factor
@@ -36,7 +39,11 @@ class SessionAuth(APIKeyCookie):
         # not "CSRF failed" (403). With a cookie, CSRF is checked as for any form.
         if not request.COOKIES.get(settings.SESSION_COOKIE_NAME):
             return None
-        return super()._get_key(request)
+        if not getattr(request, "_ninja_csrf_exempt", False) and check_csrf(request):
+            raise HttpError(
+                403, _("The security check (CSRF) failed. Reload the page and try again.")
+            )
+        return request.COOKIES.get(self.param_name)
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         user = getattr(request, "user", None)

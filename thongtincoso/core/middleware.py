@@ -114,3 +114,30 @@ class RejectNulBytesMiddleware:
             body = request.body
             return b"\x00" in body or b"\\u0000" in body.lower()
         return False
+
+
+class ApiJsonErrorsMiddleware:
+    """Keep every answer under /api/ JSON: django-ninja answers a wrong method with plain text."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code == 405
+            and request.path.startswith("/api/")
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            from django.http import JsonResponse
+            from django.utils.translation import gettext as _
+
+            allowed = response.get("Allow", "")
+            message = _("This address does not accept %(method)s; it accepts: %(allowed)s.") % {
+                "method": request.method,
+                "allowed": allowed,
+            }
+            replacement = JsonResponse({"detail": message}, status=405)
+            replacement["Allow"] = allowed
+            return replacement
+        return response

@@ -9,7 +9,7 @@ from django.contrib.auth import logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -58,6 +58,16 @@ def _safe_next(request: HttpRequest, default: str) -> str:
 
 def _form_error(form: forms.forms.Form, exc: ServiceError) -> None:
     form.add_error(exc.field if exc.field in form.fields else None, str(exc.message))
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A refused form (expired page, cookies off) explained in the person's language."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"detail": _("The security check (CSRF) failed. Reload the page and try again.")},
+            status=403,
+        )
+    return render(request, "web/403_csrf.html", status=403)
 
 
 # --- Authentication -------------------------------------------------------------------------
