@@ -5,8 +5,10 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router
+from ninja.pagination import paginate
 from ninja.responses import Status
 
+from thongtincoso.core.pagination import BoundedPageNumberPagination
 from thongtincoso.units.models import Unit
 
 from . import policy, selectors, services
@@ -73,6 +75,7 @@ def _managed_unit(request: HttpRequest, code: str) -> Unit:
     response=list[UserOut],
     summary="Accounts of a unit and the units below it",
 )
+@paginate(BoundedPageNumberPagination, page_size=100)
 def unit_users(request: HttpRequest, code: str):  # type: ignore[no-untyped-def]
     return selectors.users_of_unit(request.user, _managed_unit(request, code))
 

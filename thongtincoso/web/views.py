@@ -56,6 +56,11 @@ def _safe_next(request: HttpRequest, default: str) -> str:
     return default
 
 
+def _form_status(form: Any) -> int:
+    """400 when a submitted form is shown again with errors, as the other form views answer."""
+    return 400 if form.is_bound and form.errors else 200
+
+
 def _form_error(form: forms.forms.Form, exc: ServiceError) -> None:
     form.add_error(exc.field if exc.field in form.fields else None, str(exc.message))
 
@@ -322,7 +327,9 @@ def unit_edit(request: HttpRequest, code: str) -> HttpResponse:
         else:
             messages.success(request, _("The unit's details have been saved."))
             return redirect("web:unit_detail", code=unit.code)
-    return render(request, "web/unit_edit.html", {"unit": unit, "form": form})
+    return render(
+        request, "web/unit_edit.html", {"unit": unit, "form": form}, status=_form_status(form)
+    )
 
 
 @login_required
@@ -343,7 +350,9 @@ def zone_create(request: HttpRequest, code: str) -> HttpResponse:
         else:
             messages.success(request, _("Zone “%(name)s” added.") % {"name": zone.name})
             return redirect("web:unit_detail", code=commune.code)
-    return render(request, "web/zone_form.html", {"unit": commune, "form": form})
+    return render(
+        request, "web/zone_form.html", {"unit": commune, "form": form}, status=_form_status(form)
+    )
 
 
 @login_required
@@ -406,7 +415,9 @@ def user_create(request: HttpRequest, code: str) -> HttpResponse:
         else:
             messages.success(request, _("Account “%(u)s” created.") % {"u": user.username})
             return redirect("web:user_detail", user_id=user.pk)
-    return render(request, "web/user_form.html", {"unit": unit, "form": form})
+    return render(
+        request, "web/user_form.html", {"unit": unit, "form": form}, status=_form_status(form)
+    )
 
 
 def _managed_user(request: HttpRequest, user_id: int) -> User:

@@ -2,20 +2,26 @@
 
 A role is granted on an anchor unit; the target is the anchor itself, an ancestor, a descendant,
 a sibling, or a unit in another province. Each cell is checked three ways: the policy function,
-the staff pages, and the API. The expected table is written out here by hand (not derived from
-roles.py), so a change to the policy that widens or narrows access fails this test.
+the staff pages, and the API; "edit" and "manage users" are checked by attempting a write (change
+the unit's agency names; create an account in the unit) and looking at what was saved. The
+expected table is written out here by hand (not derived from roles.py), so a change to the
+policy that widens or narrows access fails this test.
 """
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from thongtincoso.accounts import policy
+from thongtincoso.accounts.models import User
 from thongtincoso.accounts.roles import Role
 from thongtincoso.accounts.services import api_token_create
 from thongtincoso.units.models import Unit
 
 ACTIONS = ("view", "edit", "approve", "manage_users")
+_serial = itertools.count()
 
 EXPECTED: dict[str, set[str]] = {
     Role.SYSTEM_ADMIN: {"view", "edit", "approve", "manage_users"},
@@ -84,7 +90,15 @@ def _ui_checks(client, unit: Unit) -> dict[str, bool]:
 
     users_page = client.get(f"/units/{unit.code}/users/")
     assert users_page.status_code in (200, 404)
-    seen["manage_users"] = users_page.status_code == 200
+    username = f"ui-{unit.code}-{next(_serial)}"
+    created = client.post(
+        f"/units/{unit.code}/users/new/",
+        {"username": username, "full_name": "Cán bộ mới", "password": "mat-khau-moi-2025"},
+    )
+    assert created.status_code in (302, 404), created.content
+    exists = User.objects.filter(username=username, unit=unit).exists()
+    assert exists == (created.status_code == 302) == (users_page.status_code == 200)
+    seen["manage_users"] = exists
     return seen
 
 
@@ -110,7 +124,22 @@ def _api_checks(client, token: str, unit: Unit) -> dict[str, bool]:
 
     users = client.get(f"/api/v1/units/{unit.code}/users", **auth)
     assert users.status_code in (200, 404), users.content
-    seen["manage_users"] = users.status_code == 200
+    username = f"api-{unit.code}-{next(_serial)}"
+    created = client.post(
+        "/api/v1/users",
+        {
+            "username": username,
+            "unit": unit.code,
+            "full_name": "Cán bộ mới",
+            "password": "mat-khau-moi-2025",
+        },
+        content_type="application/json",
+        **auth,
+    )
+    assert created.status_code in (201, 404), created.content
+    exists = User.objects.filter(username=username, unit=unit).exists()
+    assert exists == (created.status_code == 201) == (users.status_code == 200)
+    seen["manage_users"] = exists
     return seen
 
 

@@ -141,3 +141,21 @@ def test_viewer_has_no_back_office(tree, make_user, client_for):
     response = client_for(viewer).get("/admin/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_api_lists_accounts_of_the_subtree_page_by_page(tree, make_user, client):
+    admin = make_user("hn-admin", tree.hanoi, role=Role.UNIT_ADMIN)
+    for i in range(3):
+        make_user(f"hk-{i}", tree.hoankiem)
+    make_user("sg-staff", tree.saigon)
+    token = api_token_for(admin)
+    page = client.get(
+        "/api/v1/units/01/users?page_size=2", HTTP_AUTHORIZATION=f"Bearer {token}"
+    ).json()
+    assert page["count"] == 4  # the admin and the three ward accounts, not Sài Gòn's
+    assert len(page["items"]) == 2
+    rest = client.get(
+        "/api/v1/units/01/users?page_size=2&page=2", HTTP_AUTHORIZATION=f"Bearer {token}"
+    ).json()
+    names = {u["username"] for u in page["items"] + rest["items"]}
+    assert names == {"hn-admin", "hk-0", "hk-1", "hk-2"}
