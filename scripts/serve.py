@@ -2,7 +2,7 @@
 
 A tiny supervisor (standard library only) so the demo needs neither systemd nor honcho:
 - starts gunicorn (config.wsgi:application) and the Huey worker (manage.py run_huey);
-- on Ctrl-C or SIGTERM stops both (SIGTERM, then SIGKILL after a grace period) and exits 0;
+- on Ctrl-C or SIGTERM stops both gracefully (then SIGKILL after a grace period) and exits 0;
 - if either child dies on its own, stops the other and exits non-zero, so a crash is never
   hidden behind a half-working demo.
 
@@ -40,10 +40,14 @@ def port_open(host: str, port: int) -> bool:
 
 
 def stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
-    """SIGTERM every running child, wait, then SIGKILL the process groups of stragglers."""
-    for proc in children.values():
+    """Ask every running child to stop gracefully, wait, then SIGKILL the stragglers' groups.
+
+    Graceful means SIGTERM for gunicorn (finish requests in flight) but SIGINT for the Huey
+    consumer (finish running jobs; SIGTERM would stop it at once), as the systemd units do.
+    """
+    for name, proc in children.items():
         if proc.poll() is None:
-            proc.terminate()
+            proc.send_signal(signal.SIGINT if name == "worker" else signal.SIGTERM)
     deadline = time.monotonic() + GRACE_SECONDS
     for name, proc in children.items():
         try:

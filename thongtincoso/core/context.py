@@ -31,6 +31,11 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+def activate(ctx: RequestContext) -> None:
+    """Make `ctx` current until another one is activated (used per request by the middleware)."""
+    _current.set(ctx)
+
+
 @contextmanager
 def request_context(
     *, request_id: str | None = None, ip: str | None = None

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from .context import new_request_id, request_context
+from .context import RequestContext, activate, new_request_id
 
 # A request id from a trusted proxy is kept so one id follows a request across services.
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -47,9 +47,12 @@ class RequestContextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if _REQUEST_ID_RE.match(incoming) else new_request_id()
-        with request_context(request_id=request_id, ip=client_ip(request)) as ctx:
-            request.request_id = ctx.request_id  # type: ignore[attr-defined]
-            response = self.get_response(request)
+        # Set for the rest of this request's handling and deliberately not reset on the way out:
+        # Django logs 4xx/5xx responses after the middleware chain has returned, and those log
+        # lines should carry the id too. The next request on this thread sets its own.
+        activate(RequestContext(request_id=request_id, ip=client_ip(request)))
+        request.request_id = request_id  # type: ignore[attr-defined]
+        response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
 

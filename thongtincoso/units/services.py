@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.db import transaction
+from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
@@ -274,7 +275,7 @@ def zone_create(*, actor: User | None, commune: Unit, name: str, type_name: str 
             type_name=type_name,
             codename=slugify(full_name)[:100],
             parent=commune,
-            valid_from=dt.date.today(),
+            valid_from=timezone.localdate(),
         )
         full_clean_or_raise(zone, exclude=["path"])
         zone.save()
@@ -303,7 +304,7 @@ def zone_retire(*, actor: User | None, zone: Unit) -> Unit:
     if zone.valid_to is not None:
         return zone
     with transaction.atomic():
-        zone.valid_to = dt.date.today()
+        zone.valid_to = timezone.localdate()
         zone.save(update_fields=["valid_to", "updated_at"])
         audit_record(
             actor=actor,

@@ -74,3 +74,17 @@ def test_request_id_on_every_kind_of_response(tree):
     for path in ("/login/", "/api/v1/units/01", "/api/v1/no-such-thing", "/no-such-page/"):
         response = client.get(path, headers={"X-Request-ID": "trace-000000042"})
         assert response["X-Request-ID"] == "trace-000000042", path
+
+
+def test_error_responses_are_logged_with_their_request_id(db, client, caplog):
+    import logging
+
+    from thongtincoso.core.context import RequestIdLogFilter
+
+    caplog.handler.addFilter(RequestIdLogFilter())
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        response = client.get("/no-such-page/", HTTP_X_REQUEST_ID="trace-abcdef12")
+    assert response.status_code == 404
+    records = [r for r in caplog.records if r.name == "django.request"]
+    assert records
+    assert records[-1].request_id == "trace-abcdef12"
