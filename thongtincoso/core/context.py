@@ -32,8 +32,13 @@ def new_request_id() -> str:
 
 
 def activate(ctx: RequestContext) -> None:
-    """Make `ctx` current until another one is activated (used per request by the middleware)."""
+    """Make `ctx` current until `clear()` (the middleware, per request)."""
     _current.set(ctx)
+
+
+def clear(**_signal_kwargs: object) -> None:
+    """Forget the request's facts; connected to Django's request_finished signal."""
+    _current.set(None)
 
 
 @contextmanager

@@ -47,9 +47,9 @@ class RequestContextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if _REQUEST_ID_RE.match(incoming) else new_request_id()
-        # Set for the rest of this request's handling and deliberately not reset on the way out:
-        # Django logs 4xx/5xx responses after the middleware chain has returned, and those log
-        # lines should carry the id too. The next request on this thread sets its own.
+        # Not reset on the way out of the middleware: Django logs 4xx/5xx responses after the
+        # chain has returned, and those lines should carry the id too. It is cleared when the
+        # response is closed (request_finished, see CoreConfig.ready).
         activate(RequestContext(request_id=request_id, ip=client_ip(request)))
         request.request_id = request_id  # type: ignore[attr-defined]
         response = self.get_response(request)
