@@ -48,6 +48,10 @@ TWO_FACTOR_REQUIRED_ROLES: list[str] = env.list(
 # per account for authenticated ones.
 API_ANON_RATE: str = env.str("TTCS_API_ANON_RATE", default="120/m")
 API_USER_RATE: str = env.str("TTCS_API_USER_RATE", default="1200/m")
+# HTTPS policy in production (config/settings/production.py).
+SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_HSTS_SECONDS: int = env.int("SECURE_HSTS_SECONDS", default=31536000)
+SECURE_HSTS_PRELOAD: bool = env.bool("SECURE_HSTS_PRELOAD", default=True)
 # Where audit verification keeps the chain's head, outside the database ("" turns it off).
 AUDIT_ANCHOR: str = env.str("TTCS_AUDIT_ANCHOR", default=str(VAR_DIR / "audit-anchor.json"))
 # How many reverse proxies (nginx, a load balancer) stand in front of the app. With N > 0 the
