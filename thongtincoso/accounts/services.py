@@ -160,6 +160,11 @@ def role_assign(
     """Give `user` a role over `unit`. Refusals are audited too, then raised."""
     if role not in Role.values:
         raise ServiceError(_("Choose a valid role."), field="role")
+    if not unit.is_current:
+        raise ServiceError(
+            _("%(unit)s is no longer in force; assign roles on units in force.") % {"unit": unit},
+            field="unit",
+        )
     if actor is not None:
         refusal = _role_assign_refusal(
             actor=actor, user=user, role=role, unit=unit, covers_descendants=covers_descendants

@@ -79,12 +79,14 @@ def test_two_units_in_force_cannot_share_a_code(tree):
         duplicate.save()
 
 
-def test_roles_on_retired_units_grant_nothing_on_todays(tree, legacy, make_user):
+def test_roles_cannot_be_given_on_retired_units(tree, legacy, make_user):
+    from thongtincoso.accounts.models import RoleAssignment
+    from thongtincoso.accounts.services import role_assign
+    from thongtincoso.core.errors import ServiceError
+
     province, _district, _ward = legacy
     user = make_user("old-editor", tree.hanoi)
-    from thongtincoso.accounts.services import role_assign
-
-    role_assign(actor=None, user=user, role=Role.EDITOR, unit=province)
-    policy.forget(user)
-    assert not policy.may(user, "view", tree.hanoi)
+    with pytest.raises(ServiceError, match="đã hết hiệu lực"):
+        role_assign(actor=None, user=user, role=Role.EDITOR, unit=province)
+    assert not RoleAssignment.objects.filter(user=user).exists()
     assert not policy.may(user, "view", province)
