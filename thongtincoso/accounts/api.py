@@ -10,6 +10,7 @@ from ninja.responses import Status
 
 from thongtincoso.core.pagination import BoundedPageNumberPagination
 from thongtincoso.units.models import Unit
+from thongtincoso.units.selectors import unit_for, unit_get_public
 
 from . import policy, selectors, services
 from .api_auth import SessionAuth, api_auth
@@ -60,11 +61,7 @@ def token_revoke(request: HttpRequest, token_id: int) -> Status[None]:
 
 
 def _managed_unit(request: HttpRequest, code: str) -> Unit:
-    unit = (
-        policy.restrict(Unit.objects.current(), request.user, Action.MANAGE_USERS)
-        .filter(code=code)
-        .first()
-    )
+    unit = unit_for(request.user, code, Action.MANAGE_USERS)
     if unit is None:
         raise Http404(f"No unit with code {code!r}")
     return unit
@@ -100,7 +97,7 @@ def role_assign(request: HttpRequest, payload: RoleAssignIn) -> Status[RoleAssig
     # Units are public, so the unit is looked up unscoped: a unit outside the caller's area is
     # refused (and audited) by the service with a clear message. Accounts are private: one the
     # caller does not administer answers like a missing one.
-    unit = Unit.objects.current().filter(code=payload.unit).first()
+    unit = unit_get_public(payload.unit)
     if unit is None:
         raise Http404(f"No unit with code {payload.unit!r}")
     user = selectors.users_manageable(request.user).filter(username=payload.username).first()

@@ -121,11 +121,6 @@ def may_anywhere(user: Any, action: str) -> bool:
     return any(g.allows(action) for g in grants(user))
 
 
-def units_for(user: Any, action: str) -> QuerySet[Unit]:
-    """Units on which the user may do `action`."""
-    return restrict(Unit.objects.all(), user, action)
-
-
 def restrict(queryset: QuerySet[M], user: Any, action: str = Action.VIEW) -> QuerySet[M]:
     """The part of `queryset` the user may `action`; empty when nothing is allowed.
 

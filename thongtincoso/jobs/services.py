@@ -162,7 +162,3 @@ def register_periodic(
         return periodic_task(schedule)(fn)
 
     return decorator
-
-
-def queue_backend() -> str:
-    return type(HUEY).__name__

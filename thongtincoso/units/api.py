@@ -28,15 +28,8 @@ def _public_unit(code: str) -> Unit:
 
 def _scoped_unit(request: HttpRequest, code: str, action: str) -> Unit:
     # Out of scope answers like missing (404), whatever the action.
-    unit = (
-        policy.restrict(Unit.objects.current(), request.user, Action.VIEW)
-        .filter(code=code)
-        .select_related("parent")
-        .first()
-    )
+    unit = selectors.unit_for(request.user, code, action)
     if unit is None:
-        raise Http404(f"No unit with code {code!r}")
-    if action != Action.VIEW and not policy.may(request.user, action, unit):
         raise Http404(f"No unit with code {code!r}")
     return unit
 

@@ -25,11 +25,11 @@ from thongtincoso.accounts.models import User
 from thongtincoso.accounts.roles import Action
 from thongtincoso.audit.selectors import audit_records_visible
 from thongtincoso.core.errors import ServiceError
-from thongtincoso.jobs.models import JobStatus
+from thongtincoso.jobs.selectors import jobs_visible
 from thongtincoso.jobs.services import PERIODIC_REGISTRY
 from thongtincoso.units import selectors as unit_selectors
 from thongtincoso.units import services as units
-from thongtincoso.units.models import Unit, UnitKind, path_upper_bound
+from thongtincoso.units.models import Unit, UnitKind
 
 from . import forms
 from .qr import qr_svg
@@ -37,11 +37,7 @@ from .qr import qr_svg
 
 def _scoped_unit(request: HttpRequest, code: str, action: str = Action.VIEW) -> Unit:
     """The unit if the user may `action` it; otherwise 404, exactly like a missing code."""
-    unit = (
-        policy.restrict(Unit.objects.select_related("parent"), request.user, action)
-        .filter(code=code, valid_to__isnull=True)
-        .first()
-    )
+    unit = unit_selectors.unit_for(request.user, code, action)
     if unit is None:
         raise Http404
     return unit
@@ -155,15 +151,9 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
 # --- Dashboard and account ------------------------------------------------------------------
 
 
-def _home_units(user: Any) -> list[Unit]:
-    """The units a user's roles are rooted at: their starting points in the tree."""
-    ids = {g.unit_id for g in policy.grants(user) if g.allows(Action.VIEW)}
-    return list(Unit.objects.filter(pk__in=ids).select_related("parent").order_by("path"))
-
-
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    homes = _home_units(request.user)
+    homes = unit_selectors.unit_home_units(request.user, Action.VIEW)
     code = request.GET.get("unit")
     unit = _scoped_unit(request, code) if code else (homes[0] if homes else None)
     context: dict[str, Any] = {"homes": homes, "unit": unit}
@@ -173,21 +163,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 def _unit_summary(request: HttpRequest, unit: Unit) -> dict[str, Any]:
-    below = Unit.objects.current().subtree_of(unit, include_self=False)
-    counts = {
-        kind: below.filter(kind=kind).count()
-        for kind in (UnitKind.PROVINCE, UnitKind.COMMUNE, UnitKind.ZONE)
-    }
     summary: dict[str, Any] = {
-        "counts": counts,
+        "counts": unit_selectors.unit_subtree_counts(unit),
         "actions": [a for a in Action if policy.may(request.user, a, unit)],
     }
     if policy.may(request.user, Action.MANAGE_USERS, unit):
         summary["user_count"] = account_selectors.users_of_unit(request.user, unit).count()
     if policy.may(request.user, Action.VIEW_AUDIT, unit):
-        summary["recent_audit"] = audit_records_visible(request.user).filter(
-            unit_path__gte=unit.path, unit_path__lt=path_upper_bound(unit.path)
-        )[:8]
+        summary["recent_audit"] = audit_records_visible(request.user, within=unit)[:8]
     return summary
 
 
@@ -261,7 +244,7 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
 
 @login_required
 def unit_root(request: HttpRequest) -> HttpResponse:
-    homes = _home_units(request.user)
+    homes = unit_selectors.unit_home_units(request.user, Action.VIEW)
     if len(homes) == 1:
         return redirect("web:unit_detail", code=homes[0].code)
     return render(request, "web/unit_root.html", {"homes": homes})
@@ -628,10 +611,6 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def job_progress(request: HttpRequest, job_id: str) -> HttpResponse:
     """The job page; htmx polls the same address and gets only the progress partial."""
-    job = get_object_or_404(
-        JobStatus.objects.filter(created_by=policy.acting_user(request))
-        | policy.restrict(JobStatus.objects.all(), request.user, Action.VIEW),
-        pk=job_id,
-    )
+    job = get_object_or_404(jobs_visible(policy.acting_user(request)), pk=job_id)
     template = "web/_job_progress.html" if request.htmx else "web/job_detail.html"  # type: ignore[attr-defined]
     return render(request, template, {"job": job})
