@@ -10,7 +10,13 @@ from ninja.errors import AuthenticationError, Throttled, ValidationError
 from ninja.renderers import JSONRenderer
 
 from thongtincoso.accounts.api import router as accounts_router
-from thongtincoso.core.errors import NotFoundError, PermissionDeniedError, ServiceError
+from thongtincoso.bulletins.api import router as bulletins_router
+from thongtincoso.core.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    ServiceError,
+)
 from thongtincoso.core.throttling import api_throttles
 from thongtincoso.units.api import router as units_router
 
@@ -31,6 +37,7 @@ api = NinjaAPI(
 )
 api.add_router("/", units_router)
 api.add_router("/", accounts_router)
+api.add_router("/", bulletins_router)
 
 
 @api.exception_handler(ServiceError)
@@ -39,6 +46,8 @@ def _service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
         status = 404
     elif isinstance(exc, PermissionDeniedError):
         status = 403
+    elif isinstance(exc, ConflictError):
+        status = 409
     else:
         status = 400
     return api.create_response(

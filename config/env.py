@@ -6,6 +6,7 @@ operator can read this file to learn every knob (see also deploy/README.md).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
@@ -21,6 +22,8 @@ DEBUG: bool = env.bool("DEBUG", default=False)
 SECRET_KEY: str = env.str("SECRET_KEY", default="")
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The address people reach the platform at, for links in e-mails (pages use the request's host).
+PUBLIC_BASE_URL: str = env.str("TTCS_PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 
 # Empty means "embedded SQLite under VAR_DIR" (the zero set-up default).
 DATABASE_URL: str = env.str("DATABASE_URL", default="")
@@ -39,6 +42,8 @@ STATIC_ROOT: str = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))
 
 EMAIL_URL: str = env.str("EMAIL_URL", default="consolemail://")
 DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="ttcs@localhost")
+# Notifications also go out by e-mail only when an operator configured a mail server.
+NOTIFY_BY_EMAIL: bool = env.bool("TTCS_NOTIFY_BY_EMAIL", default="EMAIL_URL" in os.environ)
 
 # Roles whose holders must use two-factor authentication (comma-separated role names).
 TWO_FACTOR_REQUIRED_ROLES: list[str] = env.list(

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
@@ -17,10 +15,14 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    # Public side: portal pages, feeds, published attachments (no login).
+    path("portal/", include("thongtincoso.portal.urls")),
+    # Staff side of bulletins: writing, approval, the commune inbox.
+    path("bulletins/", include("thongtincoso.bulletins.urls")),
     path("", include("thongtincoso.web.urls")),
 ]
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# Media is never served as a plain directory: every file goes through a view that checks who may
+# read it (drafts' attachments are private), in development as in production.
 
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:

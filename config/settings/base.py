@@ -36,6 +36,9 @@ INSTALLED_APPS = [
     "thongtincoso.accounts",
     "thongtincoso.audit",
     "thongtincoso.jobs",
+    "thongtincoso.notifications",
+    "thongtincoso.bulletins",
+    "thongtincoso.portal",
     "thongtincoso.web",
 ]
 
@@ -172,6 +175,8 @@ MQTT_URL = E.MQTT_URL
 EMAIL_CONFIG = E.env.email_url_config(E.EMAIL_URL)
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = E.DEFAULT_FROM_EMAIL
+NOTIFY_BY_EMAIL = E.NOTIFY_BY_EMAIL
+PUBLIC_BASE_URL = E.PUBLIC_BASE_URL
 
 TTCS_AUDIT_ANCHOR = E.AUDIT_ANCHOR
 TTCS_API_ANON_RATE = E.API_ANON_RATE

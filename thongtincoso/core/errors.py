@@ -23,6 +23,13 @@ class PermissionDeniedError(ServiceError):
     """The actor may not do this. Entry points answer 403, or 404 when the object is hidden."""
 
 
+class ConflictError(ServiceError):
+    """The object is not in a state that allows this (a forbidden transition, a stale edit).
+
+    Entry points answer 409 and nothing has changed.
+    """
+
+
 class NotFoundError(ServiceError):
     """The object does not exist, or the actor may not see it (the two answer alike)."""
 

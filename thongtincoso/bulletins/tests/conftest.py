@@ -1,0 +1,1 @@
+from .factories import staff  # noqa: F401  (fixture)
