@@ -1,18 +1,21 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from thongtincoso.accounts.demo import DEMO_PASSWORD, demo_load
+from thongtincoso.bulletins.demo import demo_bulletins_load
 from thongtincoso.units.models import Unit
 
 
 class Command(BaseCommand):
-    help = "Create the demo accounts (one per role) listed in README.md. Idempotent."
+    help = "Create the demo accounts (one per role) listed in README.md and demo bulletins. Idempotent."
 
     def handle(self, *args, **options) -> None:
         if not Unit.objects.filter(code="01").exists():
             raise CommandError("Load the units first: python manage.py load_units")
         created = demo_load()
+        bulletins = demo_bulletins_load()
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo accounts: {len(created)} created. Password for all: {DEMO_PASSWORD}"
+                f"Demo accounts: {len(created)} created. Password for all: {DEMO_PASSWORD}. "
+                f"Demo bulletins: {bulletins} created."
             )
         )
