@@ -28,7 +28,7 @@ TEST := DJANGO_SETTINGS_MODULE=config.settings.test
 
 help:
 	@echo "make install    uv + locked dependencies (dev group included) + compiled translations"
-	@echo "make demo       migrate, load units and demo accounts, serve on http://$(HOST):$(PORT)"
+	@echo "make demo       migrate, load units, demo accounts and bulletins, serve on http://$(HOST):$(PORT)"
 	@echo "make test       pytest (extra arguments: PYTEST_ARGS='-k feedback -x')"
 	@echo "make lint       ruff check, ruff format --check, mypy"
 	@echo "make check      missing migrations, Django's deployment checks"
