@@ -887,6 +887,9 @@ def delivery_decline(*, actor: User | None, delivery: Delivery, reason: str) -> 
 def delivery_reorder(*, actor: User | None, commune: Unit, delivery_ids: list[int]) -> int:
     """The commune's order of its relayed priority items (first airs first)."""
     if not any(policy.may(actor, a, commune) for a in INBOX_ACTIONS):
+        # Like accept and decline: someone who sees the inbox but may not decide gets 403.
+        if policy.may(actor, Action.VIEW, commune):
+            raise PermissionDeniedError(_("You are not allowed to decide on this commune's inbox."))
         raise NotFoundError(_("Unit not found."))
     with transaction.atomic():
         items = {

@@ -115,7 +115,7 @@ def test_one_pending_review_is_a_database_constraint(tree, staff):
     with pytest.raises(IntegrityError), transaction.atomic():
         Review.objects.create(
             bulletin=bulletin,
-            revision=bulletin.revisions.first(),
+            revision=bulletin.revisions.get(),
             requested_by=staff.hk_editor,
         )
 
