@@ -39,6 +39,10 @@ MEDIA_STORAGE_BACKEND: str = env.str(
     "MEDIA_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"
 )
 STATIC_ROOT: str = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))
+# Behind nginx (deploy/nginx/ttcs.conf): after checking who may download an attachment, the app
+# answers with "X-Accel-Redirect: /protected-media/<path>" and nginx sends the file (ranges
+# included). Off by default: the app then sends files itself. Never used while DEBUG is on.
+X_ACCEL_REDIRECT: bool = env.bool("TTCS_X_ACCEL_REDIRECT", default=False)
 
 EMAIL_URL: str = env.str("EMAIL_URL", default="consolemail://")
 DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="ttcs@localhost")

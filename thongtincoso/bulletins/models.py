@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from thongtincoso.units.models import Unit
 
@@ -30,7 +31,8 @@ class Priority(models.TextChoices):
     """Thông tư 39/2020's three levels; the order of the values is the airing order."""
 
     NORMAL = "normal", _("Normal")
-    PRIORITY = "priority", _("Priority")
+    # "Priority" is also the name of the field; the level needs its own msgid (ưu tiên).
+    PRIORITY = "priority", pgettext_lazy("priority level", "Priority")
     EMERGENCY = "emergency", _("Emergency")
 
 

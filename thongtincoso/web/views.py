@@ -151,8 +151,10 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
 # --- Dashboard and account ------------------------------------------------------------------
 
 
-@login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        # "/" is also the public's front door: visitors get the portal, staff log in from there.
+        return redirect("portal:home")
     homes = unit_selectors.unit_home_units(request.user, Action.VIEW)
     code = request.GET.get("unit")
     unit = _scoped_unit(request, code) if code else (homes[0] if homes else None)

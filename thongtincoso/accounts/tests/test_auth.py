@@ -371,9 +371,11 @@ def test_session_expires_after_idle_time(tree, make_user):
     Session.objects.filter(session_key=client.session.session_key).update(
         expire_date=timezone.now() - dt.timedelta(seconds=1)
     )
-    response = client.get("/")
+    response = client.get("/account/")
     assert response.status_code == 302
     assert response["Location"].startswith("/login/")
+    # The front door sends an anonymous visitor to the public portal instead.
+    assert client.get("/")["Location"] == "/portal/"
 
 
 # --- Personal API tokens --------------------------------------------------------------------

@@ -6,7 +6,7 @@ from thongtincoso.units.models import Unit
 
 
 class Command(BaseCommand):
-    help = "Create the demo accounts (one per role) listed in README.md and demo bulletins. Idempotent."
+    help = "Create the demo accounts (one per role, see README.md) and demo bulletins. Idempotent."
 
     def handle(self, *args, **options) -> None:
         if not Unit.objects.filter(code="01").exists():

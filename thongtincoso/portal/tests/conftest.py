@@ -1,0 +1,1 @@
+from thongtincoso.bulletins.tests.factories import staff  # noqa: F401  (fixture)
