@@ -56,6 +56,9 @@ TWO_FACTOR_REQUIRED_ROLES: list[str] = env.list(
 # API rate limits ("requests/period", period s, m, h or d): per address for anonymous callers,
 # per account for authenticated ones.
 API_ANON_RATE: str = env.str("TTCS_API_ANON_RATE", default="120/m")
+# Public portal pages, feeds and downloads, per address (a feed reader polls; a crawler must not
+# exhaust the server).
+PORTAL_RATE: str = env.str("TTCS_PORTAL_RATE", default="300/m")
 API_USER_RATE: str = env.str("TTCS_API_USER_RATE", default="1200/m")
 # HTTPS policy in production (config/settings/production.py).
 SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
@@ -23,6 +24,21 @@ urlpatterns = [
 ]
 # Media is never served as a plain directory: every file goes through a view that checks who may
 # read it (drafts' attachments are private), in development as in production.
+
+
+def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
+    # Django answers a body over DATA_UPLOAD_MAX_MEMORY_SIZE (and other unreadable requests) here;
+    # API clients get JSON saying what is wrong, people the usual page.
+    from django.core.exceptions import RequestDataTooBig
+
+    if request.path.startswith("/api/"):
+        if isinstance(exception, RequestDataTooBig):
+            limit = (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0) / (1024 * 1024)
+            message = _("The request is too large; send at most %(mb)s MB.") % {"mb": f"{limit:g}"}
+        else:
+            message = _("The request could not be read.")
+        return JsonResponse({"detail": message}, status=400)
+    return defaults.bad_request(request, exception)
 
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "django_prose_editor",  # the bulletin body's WYSIWYG editor, its JS/CSS as static files
     "ninja",  # so /api/v1/docs serves Swagger UI from the package, not from a CDN
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -181,6 +182,7 @@ TTCS_X_ACCEL_REDIRECT = E.X_ACCEL_REDIRECT
 
 TTCS_AUDIT_ANCHOR = E.AUDIT_ANCHOR
 TTCS_API_ANON_RATE = E.API_ANON_RATE
+TTCS_PORTAL_RATE = E.PORTAL_RATE
 TTCS_API_USER_RATE = E.API_USER_RATE
 # Clients are identified by REMOTE_ADDR, or by X-Forwarded-For only as far as it was written by
 # our own proxies (TTCS_TRUSTED_PROXY_COUNT); a client-supplied header would dodge the limits.

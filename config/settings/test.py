@@ -16,6 +16,7 @@ HUEY = {**HUEY, "immediate": True}
 TTCS_AUDIT_ANCHOR = ""
 # Tests make many calls from one address; the throttling test lowers these itself.
 TTCS_API_ANON_RATE = "100000/m"
+TTCS_PORTAL_RATE = "100000/m"
 TTCS_API_USER_RATE = "100000/m"
 if not E.DATABASE_URL:
     DATABASES = {"default": E.sqlite_config(E.VAR_DIR / "test.sqlite3")}

@@ -4,8 +4,12 @@ authenticated callers per user."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from ninja.throttling import AnonRateThrottle, UserRateThrottle
 
 
@@ -35,3 +39,35 @@ class StaffRateThrottle(_SettingsRate, UserRateThrottle):
 
 def api_throttles() -> list:
     return [PublicRateThrottle("1/s"), StaffRateThrottle("1/s")]
+
+
+class PortalRateThrottle(_SettingsRate, AnonRateThrottle):
+    """Public pages and feeds, per client address (staff who are logged in are not counted)."""
+
+    setting_name = "TTCS_PORTAL_RATE"
+    scope = "portal"
+
+
+def public_rate_limit(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Limit a public (no login) page or feed per client address; 429 with Retry-After beyond."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            throttle = PortalRateThrottle("1/s")
+            if not throttle.allow_request(request):
+                from django.utils.translation import gettext as _
+
+                response = HttpResponse(
+                    _("Too many requests. Wait a moment and try again."),
+                    status=429,
+                    content_type="text/plain; charset=utf-8",
+                )
+                wait = throttle.wait()
+                if wait:
+                    response["Retry-After"] = str(int(wait) + 1)
+                return response
+        return view(request, *args, **kwargs)
+
+    return wrapped

@@ -34,3 +34,20 @@ def test_api_session_call_without_csrf_is_explained(tree, make_user):
     assert response.status_code == 403
     assert "CSRF" in response.json()["detail"]
     assert response.json()["detail"] != "CSRF check Failed"
+
+
+def test_api_oversized_body_answers_json_naming_the_limit(tree, make_user, settings):
+    from conftest import api_token_for
+    from thongtincoso.accounts.roles import Role
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+    token = api_token_for(make_user("ed", tree.hoankiem, role=Role.EDITOR))
+    response = Client().post(
+        "/api/v1/bulletins",
+        data=b'{"title": "' + b"a" * (2 * 1024 * 1024) + b'"}',
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/json")
+    assert "1 MB" in response.json()["detail"]
