@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,42 @@ from thongtincoso.accounts.models import User
 from thongtincoso.accounts.roles import Role
 from thongtincoso.accounts.services import role_assign, user_create
 from thongtincoso.units.models import Unit, UnitKind
+
+# --- Real browser (Playwright driving Debian's Chromium) ------------------------------------
+
+# Playwright must never download a browser of its own (offline machines; CI installs the
+# distribution package), so browser tests skip when /usr/bin/chromium is missing.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason=f"{CHROMIUM} is missing: apt-get install chromium "
+    "(Playwright's own browser download is never used)",
+)
+# `pytestmark = BROWSER_TEST` in a module whose every test drives the browser.
+BROWSER_TEST = [pytest.mark.browser, needs_chromium]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium per test module."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an asyncio loop in this thread, so Django would refuse ORM
+    # calls made from the test (fixtures, DB assertions) while the browser is open.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
 
 
 def pytest_sessionstart(session: Any) -> None:

@@ -7,12 +7,37 @@ from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django_prose_editor.fields import ProseEditorFormField
+from django_prose_editor.widgets import ProseEditorWidget
 
 from thongtincoso.units.models import Unit
 
 from .models import Category, Channel, DeliveryStatus, Language, Priority, Status
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
+
+# The bulletin body editor's toolbar: exactly what content.ALLOWED_TAGS keeps (no images, colours,
+# alignment or code). Links only to the schemes content.ALLOWED_URL_SCHEMES accepts.
+BODY_EDITOR_EXTENSIONS: dict[str, Any] = {
+    "Heading": {"levels": [2, 3, 4]},
+    "Bold": True,
+    "Italic": True,
+    "Underline": True,
+    "Strike": True,
+    "Subscript": True,
+    "Superscript": True,
+    "Blockquote": True,
+    "BulletList": True,
+    "OrderedList": True,
+    "ListItem": True,
+    "Link": {"enableTarget": False, "protocols": ["http", "https", "mailto", "tel"]},
+    "Table": True,
+    "TableRow": True,
+    "TableHeader": True,
+    "TableCell": True,
+    "HorizontalRule": True,
+    "HardBreak": True,
+}
 
 
 def _datetime_field(label: Any, *, help_text: Any = "") -> forms.DateTimeField:
@@ -81,13 +106,18 @@ class BulletinForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("One or two sentences; sent as the SMS and shown on e-boards."),
     )
-    body = forms.CharField(
+    # A WYSIWYG editor (django-prose-editor, served from our own static files) writing into the
+    # textarea it replaces; its extensions produce only what content.ALLOWED_TAGS keeps. The
+    # services' sanitiser is the only one: the editor's own allowlist (sanitize=True) differs from
+    # ours (it drops <b>, <i>, th scope), so a post without the editor would lose what we keep.
+    body = ProseEditorFormField(
         label=_("Body"),
         required=False,
-        widget=forms.Textarea(attrs={"rows": 12}),
+        widget=ProseEditorWidget(attrs={"rows": 12}),
+        extensions=BODY_EDITOR_EXTENSIONS,
         help_text=_(
-            "Paragraphs as <p>…</p>; <strong>, <em>, lists, links and tables are kept. "
-            "Anything else is removed when you save."
+            "Headings, bold, italic, lists, links and tables from the toolbar are kept; "
+            "anything else is removed when you save."
         ),
     )
     reading_text = forms.CharField(

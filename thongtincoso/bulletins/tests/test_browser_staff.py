@@ -8,57 +8,18 @@ Vietnamese catalog says.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.test import Client
 from django.urls import Resolver404, resolve
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from conftest import Tree, login
-from thongtincoso.bulletins.models import Bulletin, Category, Language, Status
+from conftest import BROWSER_TEST, Tree, login
+from thongtincoso.bulletins.models import Bulletin, Status
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"{CHROMIUM} is missing: apt-get install chromium "
-        "(Playwright's own browser download is never used)",
-    ),
-]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    # Playwright's sync API runs an event loop in this thread; the test still uses the ORM.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-            yield browser
-            browser.close()
-
-
-def seed_lists() -> None:
-    """The category and language the migrations seed: a transactional test before this one
-    (another browser test) flushed them."""
-    Category.objects.get_or_create(
-        code="kien-thuc-san-xuat-doi-song", defaults={"name": "Kiến thức sản xuất, đời sống"}
-    )
-    Language.objects.get_or_create(code="vi", defaults={"name": "Tiếng Việt"})
+pytestmark = BROWSER_TEST
 
 
 def _page_as(browser: Browser, base_url: str, user: Any) -> Page:
@@ -78,7 +39,6 @@ def _page_as(browser: Browser, base_url: str, user: Any) -> Page:
 def test_editor_writes_approver_approves_and_the_public_sees_it(
     chromium: Browser, live_server: Any, transactional_db: None, tree: Tree, staff: Any
 ) -> None:
-    seed_lists()
     title = "Lịch tiêm chủng mở rộng tháng 4"
     editor = _page_as(chromium, live_server.url, staff.hk_editor)
 
@@ -87,7 +47,7 @@ def test_editor_writes_approver_approves_and_the_public_sees_it(
     expect(editor.get_by_role("heading", level=1)).to_contain_text("New bulletin")
     editor.get_by_label("Title").fill(title)
     editor.get_by_label("Summary").fill("Trạm y tế phường tiêm chủng ngày 20/4.")
-    editor.get_by_label("Body").fill("<p>Mời các gia đình đưa trẻ dưới 5 tuổi đến trạm y tế.</p>")
+    editor.get_by_label("Body").fill("Mời các gia đình đưa trẻ dưới 5 tuổi đến trạm y tế.")
     # The live estimate follows the text as it is typed (htmx).
     expect(editor.get_by_test_id("spoken")).to_contain_text("Spoken length about 0:")
     expect(editor.get_by_test_id("sms")).to_contain_text("1 message")

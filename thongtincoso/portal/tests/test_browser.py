@@ -6,36 +6,17 @@ skipped when /usr/bin/chromium is missing. Run only browser tests: `uv run pytes
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from django.urls import reverse
-from playwright.sync_api import Browser, Dialog, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, expect
+
+from conftest import BROWSER_TEST
 
 from .test_injection import plant
 from .xss import PAYLOADS
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing"),
-]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    # Playwright's sync API runs an event loop in this thread; the ORM calls of the test's
-    # fixtures must still be allowed.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-            yield browser
-            browser.close()
+pytestmark = BROWSER_TEST
 
 
 def test_planted_payloads_open_no_dialog(

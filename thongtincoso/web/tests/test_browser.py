@@ -19,43 +19,15 @@ from django.conf import settings
 from django.test import Client
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from conftest import PASSWORD, Tree, login
+from conftest import BROWSER_TEST, PASSWORD, Tree, login
 from thongtincoso.accounts.roles import Role
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PHONE = {"width": 390, "height": 844}
 SCREENSHOTS = Path(settings.VAR_DIR) / "screenshots"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"{CHROMIUM} is missing: apt-get install chromium "
-        "(Playwright's own browser download is never used)",
-    ),
-]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    # Playwright's sync API runs an asyncio loop in this thread, so Django would refuse ORM
-    # calls made from the test (fixtures, DB assertions) while the browser is open.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-            yield browser
-            browser.close()
+pytestmark = BROWSER_TEST
 
 
 def _new_page(browser: Browser, base_url: str, **context_options: Any) -> Page:
