@@ -77,7 +77,23 @@ class BulletinFiltersIn(Schema):
     q: str = Field("", max_length=200, description="Words in the title or summary")
 
 
-class BulletinOut(Schema):
+class _BulletinCodes(Schema):
+    """A bulletin's unit, category and language as their codes (stable, language-neutral)."""
+
+    @staticmethod
+    def resolve_unit(obj: Any) -> str:
+        return str(obj.unit.code)
+
+    @staticmethod
+    def resolve_category(obj: Any) -> str:
+        return str(obj.category.code)
+
+    @staticmethod
+    def resolve_language(obj: Any) -> str:
+        return str(obj.language.code)
+
+
+class BulletinOut(_BulletinCodes):
     id: int
     unit: str
     title: str
@@ -93,18 +109,6 @@ class BulletinOut(Schema):
     created_at: dt.datetime
     updated_at: dt.datetime
     published_at: dt.datetime | None
-
-    @staticmethod
-    def resolve_unit(obj: Any) -> str:
-        return str(obj.unit.code)
-
-    @staticmethod
-    def resolve_category(obj: Any) -> str:
-        return str(obj.category.code)
-
-    @staticmethod
-    def resolve_language(obj: Any) -> str:
-        return str(obj.language.code)
 
 
 class BulletinDetailOut(BulletinOut):
@@ -272,7 +276,7 @@ class DeliveriesOut(Schema):
     items: list[DeliveryOut]
 
 
-class RelayedBulletinOut(Schema):
+class RelayedBulletinOut(_BulletinCodes):
     """The relayed bulletin as the commune reads it in its inbox."""
 
     id: int
@@ -291,20 +295,8 @@ class RelayedBulletinOut(Schema):
     published_at: dt.datetime | None
 
     @staticmethod
-    def resolve_unit(obj: Any) -> str:
-        return str(obj.unit.code)
-
-    @staticmethod
     def resolve_unit_name(obj: Any) -> str:
         return str(obj.unit.name)
-
-    @staticmethod
-    def resolve_category(obj: Any) -> str:
-        return str(obj.category.code)
-
-    @staticmethod
-    def resolve_language(obj: Any) -> str:
-        return str(obj.language.code)
 
 
 class InboxItemOut(DeliveryOut):

@@ -17,8 +17,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -32,6 +30,7 @@ from thongtincoso.core.errors import (
 )
 from thongtincoso.units import selectors as unit_selectors
 from thongtincoso.units.models import Unit
+from thongtincoso.web.shortcuts import form_error, safe_next, scoped_unit
 
 from . import config_services, content, forms, selectors, services
 from .diff import revision_diff
@@ -64,26 +63,6 @@ def _bulletin(request: HttpRequest, pk: Any, action: str = Action.VIEW) -> Bulle
     return bulletin
 
 
-def _scoped_unit(request: HttpRequest, code: str, action: str) -> Unit:
-    unit = unit_selectors.unit_for(request.user, code, action)
-    if unit is None:
-        raise Http404
-    return unit
-
-
-def _safe_next(request: HttpRequest, default: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return default
-
-
-def _form_error(form: Any, exc: ServiceError) -> None:
-    form.add_error(exc.field if exc.field in form.fields else None, str(exc.message))
-
-
 def _form_status(form: Any) -> int:
     return 400 if form.is_bound and form.errors else 200
 
@@ -101,12 +80,6 @@ def _query_without_page(request: HttpRequest, *names: str) -> str:
 
 def mmss(seconds: int) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def _safe_body(bulletin: Bulletin) -> SafeString:
-    # The body is sanitised when saved; cleaning it again on output costs little and means a row
-    # written by anything else (a data fix, an old import) still cannot carry script.
-    return mark_safe(content.sanitise_html(bulletin.body))  # noqa: S308
 
 
 # --- List -----------------------------------------------------------------------------------
@@ -167,7 +140,7 @@ def bulletin_create(request: HttpRequest) -> HttpResponse:
             messages.info(request, _("Choose the unit the bulletin is for."))
             return redirect("bulletins:list")
         code = homes[0].code
-    unit = _scoped_unit(request, code, Action.EDIT)
+    unit = scoped_unit(request, code, Action.EDIT)
     form = forms.BulletinForm(
         request.POST or None,
         unit=unit,
@@ -186,7 +159,7 @@ def bulletin_create(request: HttpRequest) -> HttpResponse:
         except NotFoundError as exc:
             raise Http404 from exc
         except ServiceError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             messages.success(request, _("Draft saved. Submit it for approval when it is ready."))
             return redirect("bulletins:detail", pk=bulletin.pk)
@@ -242,7 +215,7 @@ def bulletin_edit(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, str(exc.message))
             status = 409
         except ServiceError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             messages.success(request, _("Changes saved."))
             return redirect("bulletins:detail", pk=bulletin.pk)
@@ -332,7 +305,7 @@ def _detail_context(
     origin = bulletin.origin
     return {
         "bulletin": bulletin,
-        "body_html": _safe_body(bulletin),
+        "body_html": content.safe_body_html(bulletin.body),
         "transitions": transitions,
         "transition_forms": _transition_forms(transitions, transition_errors or {}),
         "blocker": (
@@ -421,7 +394,7 @@ def bulletin_transition(request: HttpRequest, pk: int, name: str) -> HttpRespons
     elif name == "withdraw":
         kwargs["reason"] = text
     detail_url = reverse("bulletins:detail", args=[bulletin.pk])
-    next_url = _safe_next(request, detail_url)
+    next_url = safe_next(request, detail_url)
     try:
         service(actor=policy.acting_user(request), bulletin=bulletin, **kwargs)
     except NotFoundError as exc:
@@ -456,7 +429,7 @@ def attachment_add(request: HttpRequest, pk: int) -> HttpResponse:
         except NotFoundError as exc:
             raise Http404 from exc
         except ServiceError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             messages.success(request, _("File attached."))
             return redirect("bulletins:detail", pk=bulletin.pk)
@@ -569,7 +542,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         order = priority_order.get(d.commune_id, [])
         d.is_first = bool(order) and order[0] == d.pk  # type: ignore[attr-defined]
         d.is_last = bool(order) and order[-1] == d.pk  # type: ignore[attr-defined]
-        d.body_html = _safe_body(d.bulletin)  # type: ignore[attr-defined]
+        d.body_html = content.safe_body_html(d.bulletin.body)  # type: ignore[attr-defined]
     return render(
         request,
         "bulletins/inbox.html",
@@ -593,7 +566,7 @@ def _delivery(request: HttpRequest, delivery_id: int) -> Delivery:
 
 
 def _inbox_next(request: HttpRequest) -> str:
-    return _safe_next(request, reverse("bulletins:inbox"))
+    return safe_next(request, reverse("bulletins:inbox"))
 
 
 def _refuse_undecidable(request: HttpRequest, delivery: Delivery) -> HttpResponse | None:
@@ -707,7 +680,7 @@ def inbox_move(request: HttpRequest, delivery_id: int, direction: str) -> HttpRe
 @login_required
 def editorial_settings(request: HttpRequest, code: str) -> HttpResponse:
     """A unit's approval rules (unit administrators); the units below inherit them."""
-    unit = _scoped_unit(request, code, Action.MANAGE_USERS)
+    unit = scoped_unit(request, code, Action.MANAGE_USERS)
     current = services.editorial_settings_for(unit)
     form = forms.EditorialSettingsForm(
         request.POST or None,
@@ -721,7 +694,7 @@ def editorial_settings(request: HttpRequest, code: str) -> HttpResponse:
         except NotFoundError as exc:
             raise Http404 from exc
         except ServiceError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             messages.success(request, _("Editorial settings saved."))
             return redirect("bulletins:settings", code=unit.code)
@@ -801,7 +774,7 @@ def config_add(request: HttpRequest, kind: str) -> HttpResponse:
                 position=form.cleaned_data["position"],
             )
         except ServiceError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             messages.success(request, _("“%(name)s” added.") % {"name": item.name})
             return redirect("bulletins:config")

@@ -14,10 +14,9 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
-from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_safe
 
-from thongtincoso.bulletins.content import sanitise_html
+from thongtincoso.bulletins.content import safe_body_html
 from thongtincoso.bulletins.models import Bulletin
 from thongtincoso.bulletins.selectors import is_public, public_bulletin
 from thongtincoso.units.models import UnitKind
@@ -79,9 +78,7 @@ def bulletin_page(request: HttpRequest, code: str, pk: int) -> HttpResponse:
         "unit": unit,
         "crumbs": [*portal_selectors.portal_breadcrumbs(unit), unit],
         "bulletin": bulletin,
-        # Stored sanitised (bulletins.services); sanitised again so that a row written around the
-        # services (an import, a manual fix) still cannot carry script to the public.
-        "body": mark_safe(sanitise_html(bulletin.body)),  # noqa: S308
+        "body": safe_body_html(bulletin.body),
         "files": portal_selectors.portal_attachments(bulletin),
         "tags": list(bulletin.tags.all()),
         "relayed": bulletin.unit_id != unit.pk,

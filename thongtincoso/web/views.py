@@ -12,7 +12,6 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
@@ -30,35 +29,15 @@ from thongtincoso.jobs.services import PERIODIC_REGISTRY
 from thongtincoso.units import selectors as unit_selectors
 from thongtincoso.units import services as units
 from thongtincoso.units.models import Unit, UnitKind
+from thongtincoso.web.shortcuts import form_error, safe_next, scoped_unit
 
 from . import forms
 from .qr import qr_svg
 
 
-def _scoped_unit(request: HttpRequest, code: str, action: str = Action.VIEW) -> Unit:
-    """The unit if the user may `action` it; otherwise 404, exactly like a missing code."""
-    unit = unit_selectors.unit_for(request.user, code, action)
-    if unit is None:
-        raise Http404
-    return unit
-
-
-def _safe_next(request: HttpRequest, default: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return default
-
-
 def _form_status(form: Any) -> int:
     """400 when a submitted form is shown again with errors, as the other form views answer."""
     return 400 if form.is_bound and form.errors else 200
-
-
-def _form_error(form: forms.forms.Form, exc: ServiceError) -> None:
-    form.add_error(exc.field if exc.field in form.fields else None, str(exc.message))
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
@@ -103,7 +82,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
         if accounts.totp_device_confirm(actor=user, device=device, code=form.cleaned_data["code"]):
             otp_login(request, device)
             messages.success(request, _("Two-factor authentication is on for your account."))
-            return redirect(_safe_next(request, "/"))
+            return redirect(safe_next(request, "/"))
         form.add_error(
             "code",
             _("That code is not valid. Check the time on your phone and enter the newest code."),
@@ -138,7 +117,7 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         if device.verify_is_allowed()[0] and device.verify_token(form.cleaned_data["code"]):
             otp_login(request, device)
-            return redirect(_safe_next(request, "/"))
+            return redirect(safe_next(request, "/"))
         form.add_error(
             "code",
             _("That code is not valid. Check the time on your phone and enter the newest code."),
@@ -157,7 +136,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return redirect("portal:home")
     homes = unit_selectors.unit_home_units(request.user, Action.VIEW)
     code = request.GET.get("unit")
-    unit = _scoped_unit(request, code) if code else (homes[0] if homes else None)
+    unit = scoped_unit(request, code) if code else (homes[0] if homes else None)
     context: dict[str, Any] = {"homes": homes, "unit": unit}
     if unit is not None:
         context.update(_unit_summary(request, unit))
@@ -188,7 +167,7 @@ def account(request: HttpRequest) -> HttpResponse:
             )
             form = forms.TokenForm()
         except ServiceError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
     return render(request, "web/account.html", _account_context(user, form, new_token=new_token))
 
 
@@ -221,7 +200,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
                 actor=user, user=user, password=form.cleaned_data["password"]
             )
         except ServiceError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             # The new password changes the session hash; keep this session, end the others.
             update_session_auth_hash(request, user)
@@ -254,7 +233,7 @@ def unit_root(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def unit_detail(request: HttpRequest, code: str) -> HttpResponse:
-    unit = _scoped_unit(request, code)
+    unit = scoped_unit(request, code)
     visible_ancestors = policy.restrict(unit.ancestors(), request.user, Action.VIEW)
     return render(
         request,
@@ -291,7 +270,7 @@ def _children_context(request: HttpRequest, unit: Unit) -> dict[str, Any]:
 @login_required
 def unit_children(request: HttpRequest, code: str) -> HttpResponse:
     """The children table alone, for htmx search-as-you-type and paging."""
-    unit = _scoped_unit(request, code)
+    unit = scoped_unit(request, code)
     return render(
         request, "web/_unit_children.html", {"unit": unit, **_children_context(request, unit)}
     )
@@ -299,7 +278,7 @@ def unit_children(request: HttpRequest, code: str) -> HttpResponse:
 
 @login_required
 def unit_edit(request: HttpRequest, code: str) -> HttpResponse:
-    unit = _scoped_unit(request, code, Action.EDIT)
+    unit = scoped_unit(request, code, Action.EDIT)
     form = forms.UnitEditForm(
         request.POST or None,
         initial={"committee_name": unit.committee_name, "department_name": unit.department_name},
@@ -308,7 +287,7 @@ def unit_edit(request: HttpRequest, code: str) -> HttpResponse:
         try:
             units.unit_update(actor=policy.acting_user(request), unit=unit, **form.cleaned_data)
         except ServiceError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             messages.success(request, _("The unit's details have been saved."))
             return redirect("web:unit_detail", code=unit.code)
@@ -319,7 +298,7 @@ def unit_edit(request: HttpRequest, code: str) -> HttpResponse:
 
 @login_required
 def zone_create(request: HttpRequest, code: str) -> HttpResponse:
-    commune = _scoped_unit(request, code, Action.EDIT)
+    commune = scoped_unit(request, code, Action.EDIT)
     if commune.kind != UnitKind.COMMUNE:
         raise Http404
     form = forms.ZoneForm(request.POST or None)
@@ -331,7 +310,7 @@ def zone_create(request: HttpRequest, code: str) -> HttpResponse:
                 **form.cleaned_data,
             )
         except ServiceError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             messages.success(request, _("Zone “%(name)s” added.") % {"name": zone.name})
             return redirect("web:unit_detail", code=commune.code)
@@ -343,7 +322,7 @@ def zone_create(request: HttpRequest, code: str) -> HttpResponse:
 @login_required
 def zone_retire(request: HttpRequest, code: str) -> HttpResponse:
     """GET asks for confirmation; POST retires the zone (it stays for older records)."""
-    zone = _scoped_unit(request, code, Action.EDIT)
+    zone = scoped_unit(request, code, Action.EDIT)
     if zone.kind != UnitKind.ZONE or zone.parent is None:
         raise Http404
     commune = zone.parent
@@ -362,7 +341,7 @@ def zone_retire(request: HttpRequest, code: str) -> HttpResponse:
 @require_POST
 def units_reload(request: HttpRequest, code: str) -> HttpResponse:
     """Start reloading the official unit list; system administrators only, from the nation."""
-    nation = _scoped_unit(request, code, Action.MANAGE_USERS)
+    nation = scoped_unit(request, code, Action.MANAGE_USERS)
     if nation.kind != UnitKind.NATION or not policy.is_system_admin(request.user):
         raise Http404
     try:
@@ -378,7 +357,7 @@ def units_reload(request: HttpRequest, code: str) -> HttpResponse:
 
 @login_required
 def unit_users(request: HttpRequest, code: str) -> HttpResponse:
-    unit = _scoped_unit(request, code, Action.MANAGE_USERS)
+    unit = scoped_unit(request, code, Action.MANAGE_USERS)
     users = account_selectors.users_of_unit(request.user, unit)
     page = Paginator(users, 50).get_page(request.GET.get("page"))
     return render(request, "web/unit_users.html", {"unit": unit, "users": page})
@@ -386,7 +365,7 @@ def unit_users(request: HttpRequest, code: str) -> HttpResponse:
 
 @login_required
 def user_create(request: HttpRequest, code: str) -> HttpResponse:
-    unit = _scoped_unit(request, code, Action.MANAGE_USERS)
+    unit = scoped_unit(request, code, Action.MANAGE_USERS)
     form = forms.UserCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -396,7 +375,7 @@ def user_create(request: HttpRequest, code: str) -> HttpResponse:
                 **form.cleaned_data,
             )
         except ServiceError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             messages.success(request, _("Account “%(u)s” created.") % {"u": user.username})
             return redirect("web:user_detail", user_id=user.pk)
@@ -461,7 +440,7 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
                 actor=policy.acting_user(request), user=subject, **form.cleaned_data
             )
         except ServiceError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
             subject.refresh_from_db()  # the service may have set values it then refused
         else:
             messages.success(request, _("The account's details have been saved."))
@@ -518,7 +497,7 @@ def user_set_password(request: HttpRequest, user_id: int) -> HttpResponse:
                 password=form.cleaned_data["password"],
             )
         except ServiceError as exc:
-            _form_error(form, exc)
+            form_error(form, exc)
         else:
             messages.success(
                 request,
@@ -559,7 +538,7 @@ def role_assign(request: HttpRequest, user_id: int) -> HttpResponse:
                     covers_descendants=form.cleaned_data["covers_descendants"],
                 )
             except ServiceError as exc:
-                _form_error(form, exc)
+                form_error(form, exc)
             else:
                 messages.success(request, _("Role assigned."))
                 return redirect("web:user_detail", user_id=subject.pk)
