@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 from django.utils.translation import gettext as _
 from django.views import defaults
+from django.views.i18n import JavaScriptCatalog
 
 from thongtincoso.core.health import healthz
 
@@ -15,6 +16,12 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    # Translations for third-party JavaScript (the bulletin editor's dialogs; locale/*/djangojs.po).
+    path(
+        "jsi18n/",
+        JavaScriptCatalog.as_view(packages=["django_prose_editor"]),
+        name="javascript-catalog",
+    ),
     path("admin/", admin.site.urls),
     # Public side: portal pages, feeds, published attachments (no login).
     path("portal/", include("thongtincoso.portal.urls")),

@@ -632,3 +632,17 @@ def test_pages_label_every_input_and_link_help_texts(tree, staff, en, system_adm
     for name, response in pages.items():
         assert response.status_code in (200, 400), name
         assert _problems(_html(response)) == [], name
+
+
+def test_editor_dialogs_are_translated_for_the_browser(db):
+    """django-prose-editor asks window.gettext for its dialog texts; /jsi18n/ answers in Vietnamese
+    from locale/vi/LC_MESSAGES/djangojs.po (the package ships no Vietnamese)."""
+    import json
+
+    from django.test import Client
+
+    client = Client()
+    client.cookies["django_language"] = "vi"
+    script = client.get("/jsi18n/").content.decode()
+    assert json.dumps("Insert Table") in script
+    assert json.dumps("Chèn bảng") in script
