@@ -127,6 +127,17 @@ def inbox(user: Any, commune: Unit | None = None, status: str = "") -> QuerySet[
     )
 
 
+def inbox_undecided_count(user: Any) -> int:
+    """Relayed normal items waiting for a decision the user may take (the menu's badge)."""
+    waiting = Delivery.objects.filter(
+        status=DeliveryStatus.RECEIVED, bulletin__status=Status.PUBLISHED
+    )
+    decidable = policy.restrict(waiting, user, Action.EDIT) | policy.restrict(
+        waiting, user, Action.BROADCAST
+    )
+    return decidable.count()
+
+
 def delivery_for(user: Any, pk: Any) -> Delivery | None:
     try:
         pk = int(pk)

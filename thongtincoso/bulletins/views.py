@@ -299,9 +299,15 @@ def _detail_context(
     transitions = services.allowed_transitions(user, bulletin)
     can_edit = bulletin.is_editable and policy.may(user, Action.EDIT, bulletin)
     sms_chars, sms_parts, sms_encoding = content.sms_parts(bulletin.summary)
-    deliveries = Paginator(selectors.deliveries_of(bulletin), DELIVERY_PAGE_SIZE).get_page(
-        request.GET.get("dpage")
-    )
+    # The origin's per-commune lines, optionally only those in one status (e.g. who declined).
+    dstatus = request.GET.get("dstatus", "")
+    lines = selectors.deliveries_of(bulletin)
+    if dstatus in DeliveryStatus.values:
+        lines = lines.filter(status=dstatus)
+    else:
+        dstatus = ""
+    deliveries = Paginator(lines, DELIVERY_PAGE_SIZE).get_page(request.GET.get("dpage"))
+    summary = selectors.delivery_summary(bulletin)
     origin = bulletin.origin
     return {
         "bulletin": bulletin,
@@ -325,9 +331,9 @@ def _detail_context(
         "sms_parts": sms_parts,
         "sms_encoding": sms_encoding,
         "deliveries": deliveries,
-        "delivery_summary": [
-            (DeliveryStatus(s).label, n) for s, n in selectors.delivery_summary(bulletin).items()
-        ],
+        "delivery_summary": [(s, DeliveryStatus(s).label, n) for s, n in summary.items()],
+        "delivery_total": sum(summary.values()),
+        "dstatus": dstatus,
         "origin_visible": origin is not None and policy.may(user, Action.VIEW, origin),
         "revision_count": bulletin.revisions.count(),
     }

@@ -16,7 +16,14 @@ from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from thongtincoso.accounts import policy
 from thongtincoso.accounts.roles import Action
 from thongtincoso.bulletins import selectors as bulletin_selectors
-from thongtincoso.bulletins.models import Attachment, AttachmentKind, Bulletin, Status
+from thongtincoso.bulletins.models import (
+    Attachment,
+    AttachmentKind,
+    Bulletin,
+    Delivery,
+    Priority,
+    Status,
+)
 from thongtincoso.units import selectors as unit_selectors
 from thongtincoso.units.models import Unit, UnitKind, UnitQuerySet
 
@@ -145,6 +152,30 @@ class PublicBulletinList:
 def portal_bulletin_list(unit: Unit) -> PublicBulletinList:
     """A unit's public bulletins for its page, without their bodies."""
     return PublicBulletinList(unit, fields=_LIST_FIELDS)
+
+
+def portal_emergencies(unit: Unit, limit: int = 3) -> list[Bulletin]:
+    """Emergency bulletins in force for a unit, newest first: pinned above everything else.
+
+    Two small lookups instead of the whole public list: the unit's own emergencies and those
+    relayed to it (deliveries carry `emergency_at`), then the public rules on those few rows.
+    """
+    own = (
+        Bulletin.objects.filter(unit=unit, status=Status.PUBLISHED, priority=Priority.EMERGENCY)
+        .order_by()
+        .values_list("pk", flat=True)
+    )
+    relayed = Delivery.objects.filter(commune=unit, emergency_at__isnull=False).values_list(
+        "bulletin_id", flat=True
+    )
+    ids = set(own[:50]) | set(relayed.order_by("-emergency_at")[:50])
+    if not ids:
+        return []
+    return list(
+        bulletin_selectors.public_bulletins(unit)
+        .filter(pk__in=ids, priority=Priority.EMERGENCY)
+        .only(*_LIST_FIELDS)[:limit]
+    )
 
 
 def portal_feed_bulletins(unit: Unit) -> list[Bulletin]:

@@ -58,6 +58,7 @@ def unit_page(request: HttpRequest, code: str) -> HttpResponse:
         "unit": unit,
         "crumbs": portal_selectors.portal_breadcrumbs(unit),
         "page": page,
+        "emergencies": portal_selectors.portal_emergencies(unit),
         "communes": (
             portal_selectors.portal_communes(unit) if unit.kind == UnitKind.PROVINCE else None
         ),

@@ -5,7 +5,7 @@ from django.http import HttpRequest
 
 from thongtincoso.accounts import policy
 from thongtincoso.accounts.roles import Action
-from thongtincoso.bulletins.selectors import approval_queue
+from thongtincoso.bulletins.selectors import approval_queue, inbox_undecided_count
 from thongtincoso.notifications.selectors import unread_count
 
 
@@ -23,6 +23,7 @@ def shell(request: HttpRequest) -> dict:
         # htmx fragments. None hides the entry; 0 shows it without a badge.
         "nav_queue_count": (lambda: approval_queue(user).count()) if may_approve else None,
         "nav_unread": lambda: unread_count(user),
+        "nav_inbox_count": lambda: inbox_undecided_count(user),
         "nav_config": policy.is_system_admin(user),
         "nav_manage_users": policy.may_anywhere(user, Action.MANAGE_USERS),
         "nav_audit": policy.may_anywhere(user, Action.VIEW_AUDIT),

@@ -646,3 +646,27 @@ def test_editor_dialogs_are_translated_for_the_browser(db):
     script = client.get("/jsi18n/").content.decode()
     assert json.dumps("Insert Table") in script
     assert json.dumps("Chèn bảng") in script
+
+
+def test_origin_filters_its_communes_by_status(tree, staff, client_for):
+    from thongtincoso.bulletins import services as svc
+    from thongtincoso.bulletins.models import Delivery
+
+    from .factories import published
+
+    b = published(staff.hn_editor, staff.hn_approver, tree.hanoi, targets=["00070", "00073"])
+    svc.delivery_decline(
+        actor=staff.hk_editor,
+        delivery=Delivery.objects.get(bulletin=b, commune=tree.hoankiem),
+        reason="Trùng lịch phát",
+    )
+    client = client_for(staff.hn_editor)
+    everything = client.get(f"/bulletins/{b.pk}/").content.decode()
+    assert "00070" in everything
+    assert "00073" in everything
+    declined = client.get(f"/bulletins/{b.pk}/?dstatus=declined").content.decode()
+    table = declined.split('id="relay-heading"', 1)[1]
+    assert "Trùng lịch phát" in table
+    assert "00073" not in table
+    # A made-up status shows everything rather than an error.
+    assert client.get(f"/bulletins/{b.pk}/?dstatus=<x>").status_code == 200

@@ -167,3 +167,24 @@ def test_priority_items_move_up_and_down(tree, staff, en):
     assert [b.pk for b in sorted(items, key=lambda b: html.index(b.title))] == [
         b.pk for b in now
     ]  # the first cannot go higher
+
+
+def test_menu_counts_relayed_items_waiting_for_a_decision(tree, staff, client_for):
+    from thongtincoso.bulletins import services
+    from thongtincoso.bulletins.models import Delivery
+
+    from .factories import published
+
+    published(staff.hn_editor, staff.hn_approver, tree.hanoi, targets=["00070", "00073"])
+    published(
+        staff.hn_editor, staff.hn_approver, tree.hanoi, targets=["00070"], priority="priority"
+    )
+    page = client_for(staff.hk_editor).get("/bulletins/").content.decode()
+    # One normal item waits in Hoàn Kiếm; the priority one was accepted automatically.
+    assert 'data-testid="inbox-count">1<' in page
+    province = client_for(staff.hn_editor).get("/bulletins/").content.decode()
+    assert 'data-testid="inbox-count">2<' in province  # both communes are below Hà Nội
+    waiting = Delivery.objects.get(commune=tree.hoankiem, priority="normal")
+    services.delivery_accept(actor=staff.hk_editor, delivery=waiting)
+    page = client_for(staff.hk_editor).get("/bulletins/").content.decode()
+    assert 'data-testid="inbox-count"' not in page

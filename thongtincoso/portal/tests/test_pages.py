@@ -240,3 +240,28 @@ def test_relayed_bulletin_shows_on_the_commune_until_the_commune_declines_it(tre
     assert "Thông báo của thành phố" not in get("/portal/00070/")[1]
     assert Client().get(f"/portal/00070/b/{b.pk}/").status_code == 404
     assert "Thông báo của thành phố" in get("/portal/00073/")[1]
+
+
+def test_emergency_in_force_is_pinned_on_the_commune_page(tree, staff):
+    from django.test import Client
+
+    from thongtincoso.bulletins import services
+    from thongtincoso.bulletins.tests.factories import published
+
+    alarm = published(
+        staff.hn_editor,
+        staff.hn_approver,
+        tree.hanoi,
+        title="Bão số 3 đổ bộ",
+        targets=["00070"],
+        priority="emergency",
+    )
+    published(staff.hk_editor, staff.hk_approver, tree.hoankiem, title="Lịch thu gom rác")
+    page = Client().get("/portal/00070/").content.decode()
+    banner = page.split('class="emergency-banner"', 1)[1].split("</section>", 1)[0]
+    assert "Bão số 3 đổ bộ" in banner
+    assert "Lịch thu gom rác" not in banner
+    # A commune that was not targeted has no banner; a withdrawn emergency leaves the page.
+    assert "emergency-banner" not in Client().get("/portal/00073/").content.decode()
+    services.bulletin_withdraw(actor=staff.hn_approver, bulletin=alarm, reason="Đã qua")
+    assert "emergency-banner" not in Client().get("/portal/00070/").content.decode()
