@@ -32,7 +32,7 @@ help:
 	@echo "make test       pytest (extra arguments: PYTEST_ARGS='-k feedback -x')"
 	@echo "make lint       ruff check, ruff format --check, mypy"
 	@echo "make check      missing migrations, Django's deployment checks"
-	@echo "make bench      every bench/*.py script"
+	@echo "make bench      every bench/bench_*.py script"
 	@echo "make messages   extract UI strings into the gettext catalogs (docs/i18n.md)"
 	@echo "make clean      caches and build output (keeps .venv and var/ttcs.sqlite3)"
 	@echo "make distclean  clean + .venv, .tools and var/"
@@ -81,8 +81,8 @@ messages: install
 	$(RUN) python scripts/check_catalogs.py || true
 
 bench: install
-	@shopt -s nullglob; scripts=(bench/*.py); \
-	if [ $${#scripts[@]} -eq 0 ]; then echo "No benchmarks yet (bench/ has no *.py scripts; see bench/README.md)."; fi; \
+	@shopt -s nullglob; scripts=(bench/bench_*.py); \
+	if [ $${#scripts[@]} -eq 0 ]; then echo "No benchmarks yet (bench/ has no bench_*.py scripts; see bench/README.md)."; fi; \
 	for f in "$${scripts[@]}"; do echo "== $$f"; $(RUN) python "$$f"; done
 
 clean:

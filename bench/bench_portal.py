@@ -28,30 +28,21 @@ or feed misses the 100 ms p95 target. `BENCH_REPS` (default 200) sets the repeti
 from __future__ import annotations
 
 import datetime as dt
-import gc
-import json
 import math
-import os
-import platform
-import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from harness import REPS, ROOT, Report, count_queries, fmt_ms, measure, run_main, versions
 
 if TYPE_CHECKING:
     from thongtincoso.accounts.models import User
     from thongtincoso.units.models import Unit
 
-ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "var" / "bench" / "portal.json"
-REPS = int(os.environ.get("BENCH_REPS", "200"))
-WARMUP = 5
 COMMUNE_BULLETINS = 10_000
 PROVINCE_RELAYED = 1_000
 HIDDEN = 500
@@ -59,151 +50,6 @@ NEIGHBOUR_BULLETINS = 10_000
 BATCH = 1_000
 TARGET_P95 = 0.100  # seconds, for the commune page and its feeds
 PROVINCE_CODE = "01"
-
-
-# --- measuring ------------------------------------------------------------------------------
-
-
-@dataclass
-class Stats:
-    samples: list[float]
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples)
-
-    @property
-    def p95(self) -> float:
-        ordered = sorted(self.samples)
-        return ordered[math.ceil(0.95 * len(ordered)) - 1]
-
-    @property
-    def per_second(self) -> float:
-        return len(self.samples) / sum(self.samples)
-
-    def as_json(self) -> dict[str, float | int]:
-        return {
-            "median_ms": round(self.median * 1e3, 3),
-            "p95_ms": round(self.p95 * 1e3, 3),
-            "per_second": round(self.per_second, 1),
-            "samples": len(self.samples),
-        }
-
-
-def measure(fn: Callable[[], object], reps: int = REPS) -> Stats:
-    for _ in range(WARMUP):
-        fn()
-    gc.collect()
-    samples = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return Stats(samples)
-
-
-def count_queries(fn: Callable[[], object]) -> tuple[int, list[str]]:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    with CaptureQueriesContext(connection) as ctx:
-        fn()
-    return len(ctx.captured_queries), [q["sql"] for q in ctx.captured_queries]
-
-
-@dataclass
-class Report:
-    checks: list[tuple[str, bool]] = field(default_factory=list)
-    rows: list[tuple[str, str, str, str, str]] = field(default_factory=list)
-    results: dict[str, Any] = field(default_factory=dict)
-
-    def check(self, name: str, ok: bool) -> None:
-        self.checks.append((name, ok))
-        if not ok:
-            print(f"CHECK FAILED: {name}", file=sys.stderr)
-
-
-def fmt_ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.2f} ms"
-
-
-# --- environment and database -------------------------------------------------------------
-
-
-def configure(var_dir: str) -> str:
-    """Point settings at scratch state, then set up Django. Returns the BENCH_DATABASE_URL."""
-    os.environ["TTCS_VAR_DIR"] = var_dir
-    for name, sub in (("STATIC_ROOT", "static"), ("MEDIA_ROOT", "media")):
-        os.environ[name] = str(Path(var_dir) / sub)
-        Path(os.environ[name]).mkdir()
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.dev"
-    bench_url = os.environ.get("BENCH_DATABASE_URL", "")
-    if bench_url:
-        os.environ["DATABASE_URL"] = bench_url
-    else:
-        os.environ.pop("DATABASE_URL", None)  # never the developer's database
-    for name in ("REDIS_URL", "MQTT_URL"):
-        os.environ.pop(name, None)
-    os.environ["DEBUG"] = "false"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    return bench_url
-
-
-def environment() -> dict[str, Any]:
-    import django
-    from django.db import connection
-
-    cpu_model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu_model = platform.processor()
-    env: dict[str, Any] = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "cpu_model": cpu_model,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "django": django.get_version(),
-        "database": connection.vendor,
-    }
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("select sqlite_version()")
-            env["database_version"] = f"SQLite {cursor.fetchone()[0]}"
-        else:
-            cursor.execute("show server_version")
-            env["database_version"] = f"PostgreSQL {cursor.fetchone()[0]}"
-    return env
-
-
-@contextmanager
-def scratch_database(bench_url: str) -> Iterator[None]:
-    from django.core.management import call_command
-    from django.db import connection
-
-    # Pages link their stylesheets through the production (manifest) storage, as on a server.
-    call_command("collectstatic", interactive=False, verbosity=0)
-    if not bench_url:
-        call_command("migrate", verbosity=0)
-        yield
-        connection.close()
-        return
-    if connection.vendor != "postgresql":
-        raise SystemExit("BENCH_DATABASE_URL must name a PostgreSQL database (postgres://…)")
-    original_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
-        yield
-    finally:
-        connection.creation.destroy_test_db(original_name, verbosity=0)
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -444,75 +290,32 @@ def bench_requests(report: Report, data: Data) -> None:
             "sql": sql,
             "bytes": len(response.content),
             "target_p95_ms": TARGET_P95 * 1e3 if targeted else None,
-        } | stats.as_json()
-        report.rows.append(
-            (
-                f"`GET {url}` ({label}, {len(response.content) / 1024:.0f} KiB)",
-                fmt_ms(stats.median),
-                fmt_ms(stats.p95),
-                str(queries),
-                f"{stats.per_second:,.0f} requests/s",
-            )
+        } | stats.as_json(3, operations=False)
+        report.row(
+            f"`GET {url}` ({label}, {len(response.content) / 1024:.0f} KiB)",
+            fmt_ms(stats.median),
+            fmt_ms(stats.p95),
+            str(queries),
+            f"{stats.per_second:,.0f} requests/s",
         )
     report.results["requests"] = results
 
 
-def print_table(report: Report, env: dict[str, Any]) -> None:
-    print(
-        f"\n## Public portal — {env['database_version']}, Python {env['python']}, "
-        f"Django {env['django']}, {env['cpus_usable']} CPUs ({env['cpu_model']}), "
-        f"{REPS} requests each\n"
-    )
-    print("| Case | Median | p95 | Queries | Throughput (1 client) |")
-    print("|---|---:|---:|---:|---|")
-    for row in report.rows:
-        print("| " + " | ".join(row) + " |")
-    failed = [name for name, ok in report.checks if not ok]
-    print(
-        f"\nChecks: {len(report.checks) - len(failed)}/{len(report.checks)} passed"
-        + (f"; FAILED: {', '.join(failed)}" if failed else "")
-    )
-
-
-def write_json(report: Report, env: dict[str, Any]) -> None:
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        data = json.loads(OUTPUT.read_text())
-        if not isinstance(data, dict):
-            data = {}
-    except (OSError, ValueError):
-        data = {}
-    data[env["database"]] = {
-        "environment": env,
-        "repetitions": REPS,
-        "results": report.results,
-        "checks": dict(report.checks),
-    }
-    OUTPUT.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    print(f"Results written to {OUTPUT.relative_to(ROOT)} (key {env['database']!r})")
-
-
-def main() -> int:
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="ttcs-bench-") as var_dir:
-        bench_url = configure(var_dir)
-        report = Report()
-        with scratch_database(bench_url):
-            env = environment()
-            print(
-                f"Environment: {env['cpu_count']} CPUs ({env['cpus_usable']} usable), "
-                f"{env['cpu_model']}, {env['platform']}, Python {env['python']}, "
-                f"Django {env['django']}, {env['database_version']}"
-            )
-            data = load_data(report)
-            explain_list(report, data)
-            bench_requests(report, data)
-        env["elapsed_s"] = round(time.perf_counter() - started, 1)
-        print_table(report, env)
-        write_json(report, env)
-        print(f"Elapsed: {env['elapsed_s']} s")
-    return 0 if all(ok for _name, ok in report.checks) else 1
+def run(report: Report) -> None:
+    data = load_data(report)
+    explain_list(report, data)
+    bench_requests(report, data)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(
+        run_main(
+            lambda env: f"\n## Public portal — {versions(env)}, {REPS} requests each",
+            run,
+            OUTPUT,
+            columns=("Case", "Median", "p95", "Queries", "Throughput (1 client)"),
+            repetitions=REPS,
+            collectstatic=True,
+            database_details=False,
+        )
+    )

@@ -14,8 +14,8 @@ Queries are counted for every timed run (every statement, savepoints included). 
 
 SQLite by default (a file in a temporary directory; `DATABASE_URL`, `REDIS_URL` and `MQTT_URL`
 from the environment are ignored). With `BENCH_DATABASE_URL=postgres://…/NAME` the run uses
-PostgreSQL in a throwaway `test_NAME` database, as bench_units_policy.py does. Prints the
-environment and a Markdown table, writes var/bench/relay.json (one entry per database vendor),
+PostgreSQL in a throwaway `test_NAME` database, as every benchmark does (bench/harness.py). Prints
+the environment and a Markdown table, writes var/bench/relay.json (one entry per database vendor),
 exits non-zero when a check fails or the goal is missed. `BENCH_RUNS` (default 5) sets the runs.
 
     uv run python bench/bench_relay.py
@@ -25,25 +25,19 @@ exits non-zero when a check fails or the goal is missed. `BENCH_RUNS` (default 5
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import os
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-# The environment, scratch database and counting helpers are the units benchmark's, so both
-# benchmarks describe their machine and treat databases the same way.
-from bench_units_policy import (
+from harness import (
+    ROOT,
     Report,
-    configure,
-    environment,
     fmt_time,
     query_counter,
-    scratch_database,
+    run_main,
 )
 
 if TYPE_CHECKING:
@@ -51,7 +45,6 @@ if TYPE_CHECKING:
     from thongtincoso.bulletins.models import Bulletin
     from thongtincoso.units.models import Unit
 
-ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "var" / "bench" / "relay.json"
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 GOAL_S = 2.0
@@ -220,45 +213,13 @@ def run(report: Report) -> None:
         )
 
 
-def main() -> int:
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="ttcs-bench-") as var_dir:
-        bench_url = configure(var_dir)
-        report = Report()
-        with scratch_database(bench_url):
-            env = environment()
-            print(
-                f"Environment: {env['cpu_count']} CPUs ({env['cpus_usable']} usable), "
-                f"{env['cpu_model']}, {env['platform']}, Python {env['python']}, "
-                f"Django {env['django']}, {env['database_version']}"
-            )
-            run(report)
-        env["elapsed_s"] = round(time.perf_counter() - started, 1)
-    print(f"\n## Bulletin relay — {env['database_version']}, {RUNS} runs\n")
-    print("| Case | Median | Slowest | Queries | Rate |")
-    print("|---|---:|---:|---:|---|")
-    for row in report.rows:
-        print("| " + " | ".join(row) + " |")
-    failed = [name for name, ok in report.checks if not ok]
-    print(
-        f"\nChecks: {len(report.checks) - len(failed)}/{len(report.checks)} passed"
-        + (f"; FAILED: {', '.join(failed)}" if failed else "")
-    )
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        data = json.loads(OUTPUT.read_text())
-        data = data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        data = {}
-    data[env["database"]] = {
-        "environment": env,
-        "results": report.results,
-        "checks": dict(report.checks),
-    }
-    OUTPUT.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    print(f"Results written to {OUTPUT.relative_to(ROOT)}; elapsed {env['elapsed_s']} s")
-    return 0 if not failed else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(
+        run_main(
+            lambda env: f"\n## Bulletin relay — {env['database_version']}, {RUNS} runs",
+            run,
+            OUTPUT,
+            columns=("Case", "Median", "Slowest", "Queries", "Rate"),
+            footer="Results written to {path}; elapsed {elapsed} s",
+        )
+    )

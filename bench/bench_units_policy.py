@@ -27,223 +27,35 @@ SQLite); timings are reported, never asserted. `BENCH_REPS` (default 200) sets t
 from __future__ import annotations
 
 import datetime as dt
-import gc
-import json
-import math
-import os
-import platform
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from harness import (
+    REPS,
+    ROOT,
+    Report,
+    count_queries,
+    fmt_rate,
+    fmt_time,
+    measure,
+    query_counter,
+    run_main,
+    versions,
+)
 
 if TYPE_CHECKING:
     from thongtincoso.accounts.models import User
     from thongtincoso.units.models import Unit
 
-ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "var" / "bench" / "units_policy.json"
-REPS = int(os.environ.get("BENCH_REPS", "200"))
-WARMUP = 5
 MAY_BATCH = 1000  # may() calls per timed sample (one call is too short for perf_counter)
 RELOADS = 3
 ZONE_COMMUNES = 300
 ZONES_PER_COMMUNE = 10
 PROVINCE_CODE = "01"
-
-
-# --- measuring ------------------------------------------------------------------------------
-
-
-@dataclass
-class Stats:
-    """Timings of repeated runs, in seconds per run."""
-
-    samples: list[float]
-    per: int = 1  # operations per sample
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples) / self.per
-
-    @property
-    def p95(self) -> float:
-        ordered = sorted(self.samples)
-        return ordered[math.ceil(0.95 * len(ordered)) - 1] / self.per
-
-    @property
-    def per_second(self) -> float:
-        return self.per * len(self.samples) / sum(self.samples)
-
-    def as_json(self) -> dict[str, float | int]:
-        return {
-            "median_ms": round(self.median * 1e3, 4),
-            "p95_ms": round(self.p95 * 1e3, 4),
-            "per_second": round(self.per_second, 1),
-            "samples": len(self.samples),
-            "operations_per_sample": self.per,
-        }
-
-
-def measure(fn: Callable[[], object], reps: int = REPS, per: int = 1) -> Stats:
-    for _ in range(WARMUP):
-        fn()
-    gc.collect()
-    samples = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return Stats(samples, per)
-
-
-def count_queries(fn: Callable[[], object]) -> tuple[int, list[str]]:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    with CaptureQueriesContext(connection) as ctx:
-        fn()
-    return len(ctx.captured_queries), [q["sql"] for q in ctx.captured_queries]
-
-
-@contextmanager
-def query_counter() -> Iterator[list[int]]:
-    """Counts statements (savepoints included) at the cost of one call each, for timed runs."""
-    from django.db import connection
-
-    counter = [0]
-
-    def count(execute: Callable[..., Any], sql: str, params: Any, many: bool, ctx: Any) -> Any:
-        counter[0] += 1
-        return execute(sql, params, many, ctx)
-
-    with connection.execute_wrapper(count):
-        yield counter
-
-
-@dataclass
-class Report:
-    checks: list[tuple[str, bool]] = field(default_factory=list)
-    rows: list[tuple[str, str, str, str, str]] = field(default_factory=list)
-    results: dict[str, Any] = field(default_factory=dict)
-
-    def check(self, name: str, ok: bool) -> None:
-        self.checks.append((name, ok))
-        if not ok:
-            print(f"CHECK FAILED: {name}", file=sys.stderr)
-
-    def row(self, case: str, median: str, p95: str, queries: str, result: str) -> None:
-        self.rows.append((case, median, p95, queries, result))
-
-
-def fmt_time(seconds: float) -> str:
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.2f} µs"
-
-
-def fmt_rate(per_second: float) -> str:
-    return f"{per_second:,.0f}/s"
-
-
-# --- environment and database -------------------------------------------------------------
-
-
-def configure(var_dir: str) -> str:
-    """Point settings at scratch state, then set up Django. Returns the BENCH_DATABASE_URL."""
-    os.environ["TTCS_VAR_DIR"] = var_dir
-    for name, sub in (("STATIC_ROOT", "static"), ("MEDIA_ROOT", "media")):
-        os.environ[name] = str(Path(var_dir) / sub)
-        Path(os.environ[name]).mkdir()
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.dev"
-    bench_url = os.environ.get("BENCH_DATABASE_URL", "")
-    if bench_url:
-        os.environ["DATABASE_URL"] = bench_url
-    else:
-        # Never the developer's or a server's database: SQLite under var_dir.
-        os.environ.pop("DATABASE_URL", None)
-    for name in ("REDIS_URL", "MQTT_URL"):
-        os.environ.pop(name, None)  # local-memory cache, SQLite Huey, no broker
-    os.environ["DEBUG"] = "false"
-    # (e) sends hundreds of requests from one address: keep the throttle in the request path,
-    # but with a one-second window so its history stays short and never refuses a request.
-    os.environ["TTCS_API_ANON_RATE"] = "1000000/s"
-    os.environ["TTCS_API_USER_RATE"] = "1000000/s"
-    sys.path.insert(0, str(ROOT))
-
-    import django
-
-    django.setup()
-    return bench_url
-
-
-def environment() -> dict[str, Any]:
-    import django
-    from django.db import connection
-
-    cpu_model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu_model = platform.processor()
-    env: dict[str, Any] = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "cpu_model": cpu_model,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "django": django.get_version(),
-        "database": connection.vendor,
-    }
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("select sqlite_version()")
-            env["database_version"] = f"SQLite {cursor.fetchone()[0]}"
-            env["database_name"] = str(connection.settings_dict["NAME"])
-        else:
-            cursor.execute("show server_version")
-            env["database_version"] = f"PostgreSQL {cursor.fetchone()[0]}"
-            env["database_name"] = str(connection.settings_dict["NAME"])
-            import psycopg
-
-            env["psycopg"] = psycopg.__version__
-    return env
-
-
-@contextmanager
-def scratch_database(bench_url: str) -> Iterator[None]:
-    """A migrated, empty database that is thrown away afterwards."""
-    from django.core.management import call_command
-    from django.db import connection
-
-    if not bench_url:
-        # The SQLite file lives in TTCS_VAR_DIR, a temporary directory removed by the caller.
-        call_command("migrate", verbosity=0)
-        yield
-        connection.close()
-        return
-    if connection.vendor != "postgresql":
-        raise SystemExit("BENCH_DATABASE_URL must name a PostgreSQL database (postgres://…)")
-    # Django's test machinery: creates test_<NAME> (dropping a leftover one), migrates it with
-    # call_command("migrate"), and drops it at the end. NAME itself is never written.
-    original_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
-        yield
-    finally:
-        connection.creation.destroy_test_db(original_name, verbosity=0)
 
 
 # --- the benchmark ---------------------------------------------------------------------------
@@ -582,61 +394,13 @@ def run(report: Report) -> None:
     bench_api(report, targets)
 
 
-def print_table(report: Report, env: dict[str, Any]) -> None:
-    print(
-        f"## Unit tree and policy — {env['database_version']}, Python {env['python']}, "
-        f"Django {env['django']}, {env['cpus_usable']} CPUs ({env['cpu_model']}), "
-        f"{REPS} repetitions\n"
-    )
-    print("| Case | Median | p95 | Queries | Result |")
-    print("|---|---:|---:|---:|---|")
-    for row in report.rows:
-        print("| " + " | ".join(row) + " |")
-    failed = [name for name, ok in report.checks if not ok]
-    print(
-        f"\nChecks: {len(report.checks) - len(failed)}/{len(report.checks)} passed"
-        + (f"; FAILED: {', '.join(failed)}" if failed else "")
-    )
-
-
-def write_json(report: Report, env: dict[str, Any]) -> None:
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        data = json.loads(OUTPUT.read_text())
-        if not isinstance(data, dict):
-            data = {}
-    except (OSError, ValueError):
-        data = {}
-    data[env["database"]] = {
-        "environment": env,
-        "repetitions": REPS,
-        "results": report.results,
-        "checks": dict(report.checks),
-    }
-    OUTPUT.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    print(f"Results written to {OUTPUT.relative_to(ROOT)} (key {env['database']!r})")
-
-
-def main() -> int:
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="ttcs-bench-") as var_dir:
-        bench_url = configure(var_dir)
-        report = Report()
-        with scratch_database(bench_url):
-            env = environment()
-            print(
-                f"Environment: {env['cpu_count']} CPUs ({env['cpus_usable']} usable), "
-                f"{env['cpu_model']}, {env['platform']}, Python {env['python']}, "
-                f"Django {env['django']}, {env['database_version']} "
-                f"(database {env['database_name']})"
-            )
-            run(report)
-        env["elapsed_s"] = round(time.perf_counter() - started, 1)
-        print_table(report, env)
-        write_json(report, env)
-        print(f"Elapsed: {env['elapsed_s']} s")
-    return 0 if all(ok for _name, ok in report.checks) else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(
+        run_main(
+            lambda env: f"## Unit tree and policy — {versions(env)}, {REPS} repetitions",
+            run,
+            OUTPUT,
+            repetitions=REPS,
+            show_database_name=True,
+        )
+    )
