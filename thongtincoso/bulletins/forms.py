@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django_prose_editor.fields import ProseEditorFormField
 from django_prose_editor.widgets import ProseEditorWidget
@@ -13,6 +15,7 @@ from django_prose_editor.widgets import ProseEditorWidget
 from thongtincoso.units.models import Unit
 
 from .models import Category, Channel, DeliveryStatus, Language, Priority, Status
+from .schemas import MAX_YEAR, MIN_YEAR
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -40,6 +43,15 @@ BODY_EDITOR_EXTENSIONS: dict[str, Any] = {
 }
 
 
+def _plausible_year(value: dt.datetime) -> None:
+    # Near year 1 the conversion to UTC overflows (a 500); outside these years a date is a typo.
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValidationError(
+            _("Enter a date between the years %(first)d and %(last)d."),
+            params={"first": MIN_YEAR, "last": MAX_YEAR},
+        )
+
+
 def _datetime_field(label: Any, *, help_text: Any = "") -> forms.DateTimeField:
     # datetime-local sends "2026-04-20T07:30"; Django reads it in the current time zone
     # (Asia/Ho_Chi_Minh) and shows stored values in it.
@@ -49,6 +61,7 @@ def _datetime_field(label: Any, *, help_text: Any = "") -> forms.DateTimeField:
         help_text=help_text,
         input_formats=[DATETIME_FORMAT, "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_FORMAT),
+        validators=[_plausible_year],
         error_messages={"invalid": _("Enter a date and time, e.g. 20/04/2026 07:30.")},
     )
 

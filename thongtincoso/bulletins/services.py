@@ -719,10 +719,12 @@ def bulletins_expire_due(*, now: dt.datetime | None = None) -> int:
 def relay_communes(bulletin: Bulletin) -> dict[int, list[str]]:
     """Target communes other than the owner: {commune id: zone codes (empty = whole commune)}."""
     communes: dict[int, list[str]] = {}
+    whole: set[int] = set()  # communes targeted themselves: all their zones, whatever else is
     wide: list[Unit] = []
     for target in bulletin.targets.all().only("pk", "code", "kind", "path", "parent_id"):
         if target.kind == UnitKind.COMMUNE:
             communes.setdefault(target.pk, [])
+            whole.add(target.pk)
         elif target.kind == UnitKind.ZONE:
             communes.setdefault(target.parent_id or 0, []).append(target.code)
         else:
@@ -737,6 +739,8 @@ def relay_communes(bulletin: Bulletin) -> dict[int, list[str]]:
             .values_list("pk", flat=True)
         ):
             communes[pk] = []  # a province-wide target covers the whole commune
+    for pk in whole:
+        communes[pk] = []
     communes.pop(bulletin.unit_id, None)
     communes.pop(0, None)
     return communes
@@ -755,13 +759,15 @@ def relay(bulletin: Bulletin, *, actor: User | None) -> int:
     so the number of queries grows with batches, not with communes.
     """
     communes = relay_communes(bulletin)
-    if not communes:
-        return 0
     now = timezone.now()
     priority = bulletin.priority
     automatic = priority in (Priority.PRIORITY, Priority.EMERGENCY)
     status = DeliveryStatus.ACCEPTED if automatic else DeliveryStatus.RECEIVED
-    already = set(Delivery.objects.filter(bulletin=bulletin).values_list("commune_id", flat=True))
+    existing = Delivery.objects.filter(bulletin=bulletin)
+    already = set(existing.values_list("commune_id", flat=True))
+    removed = _refresh_earlier_items(bulletin, communes, now) if already else 0
+    if not communes:
+        return 0
     rows = [
         Delivery(
             bulletin=bulletin,
@@ -783,7 +789,13 @@ def relay(bulletin: Bulletin, *, actor: User | None) -> int:
         action="bulletins.bulletin.relay",
         obj=bulletin,
         unit=bulletin.unit,
-        after={"communes": len(rows), "priority": priority},
+        # "removed": items of an earlier publication dropped because their commune is no
+        # longer a target (only on a republication that changed the targets).
+        after={
+            "communes": len(rows),
+            "priority": priority,
+            **({"removed": removed} if removed else {}),
+        },
     )
     if priority == Priority.EMERGENCY:
         ids = sorted(communes)
@@ -791,6 +803,38 @@ def relay(bulletin: Bulletin, *, actor: User | None) -> int:
             lambda: emergency_relayed.send(sender=Bulletin, bulletin=bulletin, commune_ids=ids)
         )
     return len(rows)
+
+
+def _refresh_earlier_items(bulletin: Bulletin, communes: dict[int, list[str]], now: Any) -> int:
+    """Published again (after reopen): the earlier inbox items follow the bulletin as it is now.
+
+    Communes no longer targeted lose their item, unless broadcasting already scheduled or aired
+    it (that stays as history). The others take the new priority and zones, and TT 39 applies
+    to the new priority: priority and emergency items air, declined earlier or not. Returns the
+    number of items removed.
+    """
+    priority = bulletin.priority
+    existing = Delivery.objects.filter(bulletin=bulletin)
+    removed, _ = (
+        existing.exclude(commune_id__in=list(communes))
+        .filter(
+            status__in=[DeliveryStatus.RECEIVED, DeliveryStatus.ACCEPTED, DeliveryStatus.DECLINED]
+        )
+        .delete()
+    )
+    kept = existing.filter(commune_id__in=list(communes))
+    kept.update(priority=priority, emergency_at=now if priority == Priority.EMERGENCY else None)
+    if priority in (Priority.PRIORITY, Priority.EMERGENCY):
+        kept.filter(status__in=[DeliveryStatus.RECEIVED, DeliveryStatus.DECLINED]).update(
+            status=DeliveryStatus.ACCEPTED, decline_reason="", decided_by=None, decided_at=now
+        )
+    changed = [
+        Delivery(pk=pk, zone_codes=communes[commune_id])
+        for pk, commune_id, zones in kept.values_list("pk", "commune_id", "zone_codes")
+        if zones != communes[commune_id]
+    ]
+    Delivery.objects.bulk_update(changed, ["zone_codes"], batch_size=RELAY_BATCH)
+    return removed
 
 
 # --- The commune inbox ---------------------------------------------------------------------
@@ -924,6 +968,8 @@ def delivery_adapt(*, actor: User | None, delivery: Delivery) -> Bulletin:
         current = _locked_delivery(delivery)
         if current.local_copy_id:
             raise ConflictError(_("This bulletin already has a local adaptation."))
+        if current.bulletin.status != Status.PUBLISHED:
+            raise ConflictError(_("The bulletin is no longer published."))
         origin = current.bulletin
         zones = list(
             Unit.objects.current().filter(code__in=current.zone_codes, parent=current.commune)

@@ -43,6 +43,7 @@ from .models import (
     Language,
     Priority,
 )
+from .schemas import MAX_ID
 
 PAGE_SIZE = 25
 DELIVERY_PAGE_SIZE = 100
@@ -469,7 +470,8 @@ def revision_list(request: HttpRequest, pk: int) -> HttpResponse:
     bulletin = _bulletin(request, pk)
     revisions = bulletin.revisions.select_related("author").order_by("-number")
     older, newer = request.GET.get("a", ""), request.GET.get("b", "")
-    if older.isdigit() and newer.isdigit():
+    # isdecimal, not isdigit: "²" is a digit that int() refuses.
+    if older.isdecimal() and newer.isdecimal():
         return redirect("bulletins:revision_diff", pk=bulletin.pk, a=int(older), b=int(newer))
     page = Paginator(revisions, REVISION_PAGE_SIZE).get_page(request.GET.get("page"))
     numbers = list(revisions.values_list("number", flat=True)[:500])
@@ -483,6 +485,8 @@ def revision_list(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def revision_diff_view(request: HttpRequest, pk: int, a: int, b: int) -> HttpResponse:
     bulletin = _bulletin(request, pk)
+    if not (0 < a <= MAX_ID and 0 < b <= MAX_ID):
+        raise Http404  # a larger number would overflow inside the database driver
     found = {r.number: r for r in bulletin.revisions.filter(number__in=[a, b])}
     if a not in found or b not in found:
         raise Http404

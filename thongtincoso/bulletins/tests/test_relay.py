@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from thongtincoso.bulletins import services
-from thongtincoso.bulletins.models import Delivery, DeliveryStatus, Priority, Status
+from thongtincoso.bulletins.models import Bulletin, Delivery, DeliveryStatus, Priority, Status
 from thongtincoso.core.errors import ConflictError
 
 from .factories import published
@@ -88,3 +88,69 @@ def test_commune_adapts_a_relayed_bulletin(tree, staff):
     assert copy.status == Status.DRAFT
     d.refresh_from_db()
     assert d.local_copy == copy
+
+
+def test_commune_and_one_of_its_zones_relay_the_whole_commune(tree, staff):
+    b = published(staff.hn_editor, staff.hn_approver, tree.hanoi, targets=["00070", "00070.001"])
+    assert Delivery.objects.get(bulletin=b).zone_codes == []
+
+
+def test_republished_as_emergency_overrides_an_earlier_decline(
+    tree, staff, django_capture_on_commit_callbacks
+):
+    b = published(staff.hn_editor, staff.hn_approver, tree.hanoi, targets=["00070"])
+    d = Delivery.objects.get(bulletin=b)
+    services.delivery_decline(actor=staff.hk_editor, delivery=d, reason="Trùng nội dung")
+    services.bulletin_withdraw(actor=staff.hn_approver, bulletin=b, reason="Sửa mức ưu tiên")
+    services.bulletin_reopen(actor=staff.hn_editor, bulletin=b)
+    b.refresh_from_db()
+    services.bulletin_update(
+        actor=staff.hn_editor, bulletin=b, version=b.version, priority=Priority.EMERGENCY
+    )
+    services.bulletin_submit(actor=staff.hn_editor, bulletin=b)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.bulletin_approve(actor=staff.hn_approver, bulletin=b)
+    d.refresh_from_db()
+    assert d.priority == Priority.EMERGENCY
+    assert d.status == DeliveryStatus.ACCEPTED
+    assert d.emergency_at is not None
+    assert d.decline_reason == ""
+    with pytest.raises(ConflictError):
+        services.delivery_decline(actor=staff.hk_editor, delivery=d, reason="Không")
+
+
+def test_withdrawn_bulletin_cannot_be_adapted(tree, staff):
+    b = published(staff.hn_editor, staff.hn_approver, tree.hanoi, targets=["00070"])
+    d = Delivery.objects.get(bulletin=b)
+    services.bulletin_withdraw(actor=staff.hn_approver, bulletin=b, reason="Thông tin sai")
+    with pytest.raises(ConflictError):
+        services.delivery_adapt(actor=staff.hk_editor, delivery=d)
+    d.refresh_from_db()
+    assert d.local_copy is None
+    assert not Bulletin.objects.filter(origin=b).exists()
+
+
+def test_republished_with_other_targets_follows_the_new_targets(tree, staff):
+    from thongtincoso.audit.models import AuditRecord
+
+    b = published(
+        staff.hn_editor, staff.hn_approver, tree.hanoi, targets=["00070", "00073", "00070.001"]
+    )
+    hk = Delivery.objects.get(bulletin=b, commune=tree.hoankiem)
+    assert hk.zone_codes == []  # the whole commune was targeted too
+    services.bulletin_withdraw(actor=staff.hn_approver, bulletin=b, reason="Đổi nơi nhận")
+    services.bulletin_reopen(actor=staff.hn_editor, bulletin=b)
+    b.refresh_from_db()
+    services.bulletin_update(
+        actor=staff.hn_editor, bulletin=b, version=b.version, targets=["00070.001"]
+    )
+    services.bulletin_submit(actor=staff.hn_editor, bulletin=b)
+    services.bulletin_approve(actor=staff.hn_approver, bulletin=b)
+    rows = {d.commune.code: d for d in Delivery.objects.filter(bulletin=b)}
+    # Cửa Nam is no longer a target: its inbox item is gone; Hoàn Kiếm keeps its item, now
+    # for the one zone.
+    assert set(rows) == {"00070"}
+    assert rows["00070"].pk == hk.pk
+    assert rows["00070"].zone_codes == ["00070.001"]
+    last = AuditRecord.objects.filter(action="bulletins.bulletin.relay").order_by("-seq").first()
+    assert last.after["removed"] == 1

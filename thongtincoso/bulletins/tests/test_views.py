@@ -448,6 +448,11 @@ def test_revision_diff_marks_changes_and_escapes_markup(tree, staff, en):
     assert "<ins>priority</ins>" in html
 
     assert client.get(f"/bulletins/{bulletin.pk}/revisions/1/9/").status_code == 404
+    # A number the database cannot hold, or a digit int() refuses, is a 404 or the list, not a 500.
+    huge = f"/bulletins/{bulletin.pk}/revisions/99999999999999999999/1/"
+    assert client.get(huge).status_code == 404
+    superscript = client.get(f"/bulletins/{bulletin.pk}/revisions/", {"a": "²", "b": "1"})
+    assert superscript.status_code == 200
     assert en(staff.cn_editor).get(f"/bulletins/{bulletin.pk}/revisions/1/2/").status_code == 404
 
 
@@ -670,3 +675,16 @@ def test_origin_filters_its_communes_by_status(tree, staff, client_for):
     assert "00073" not in table
     # A made-up status shows everything rather than an error.
     assert client.get(f"/bulletins/{b.pk}/?dstatus=<x>").status_code == 200
+
+
+def test_dates_outside_plausible_years_are_form_errors(tree, staff, en):
+    bulletin = draft(staff.hk_editor, tree.hoankiem)
+    client = en(staff.hk_editor)
+    response = client.post(
+        f"/bulletins/{bulletin.pk}/edit/",
+        _form_data(bulletin, version=bulletin.version, valid_from="0001-01-01T00:00"),
+    )
+    assert response.status_code == 400
+    assert "between the years 2000 and 2099" in _html(response)
+    bulletin.refresh_from_db()
+    assert bulletin.version == 1

@@ -188,3 +188,15 @@ def test_menu_counts_relayed_items_waiting_for_a_decision(tree, staff, client_fo
     services.delivery_accept(actor=staff.hk_editor, delivery=waiting)
     page = client_for(staff.hk_editor).get("/bulletins/").content.decode()
     assert 'data-testid="inbox-count"' not in page
+
+
+def test_accept_with_an_implausible_air_time_is_refused_not_a_500(tree, staff, en):
+    bulletin = published(staff.hn_editor, staff.hn_approver, tree.hanoi, targets=["00070"])
+    delivery = Delivery.objects.get(bulletin=bulletin)
+    response = en(staff.hk_editor).post(
+        f"/bulletins/inbox/{delivery.pk}/accept/", {"air_from": "0001-01-01T00:00"}, follow=True
+    )
+    assert response.status_code == 200
+    assert "between the years 2000 and 2099" in _html(response)
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.RECEIVED
