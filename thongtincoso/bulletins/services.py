@@ -648,9 +648,21 @@ def bulletin_reopen(*, actor: User | None, bulletin: Bulletin) -> Bulletin:
         _check_state(current, t)
         before = current.status
         current.status = Status.DRAFT
+        # A draft again: the earlier approval and withdrawal no longer describe it.
         current.approved_by = None
         current.approved_at = None
-        current.save(update_fields=["status", "approved_by", "approved_at", "updated_at"])
+        current.ended_at = None
+        current.end_reason = ""
+        current.save(
+            update_fields=[
+                "status",
+                "approved_by",
+                "approved_at",
+                "ended_at",
+                "end_reason",
+                "updated_at",
+            ]
+        )
         _audit_transition(actor, current, "reopen", before)
     return current
 

@@ -181,3 +181,16 @@ def test_out_of_scope_bulletin_is_not_found(tree, staff):
     bulletin = draft(staff.hk_editor, tree.hoankiem)
     with pytest.raises(NotFoundError):
         services.bulletin_submit(actor=staff.cn_editor, bulletin=bulletin)
+
+
+def test_reopened_bulletin_forgets_its_approval_and_withdrawal(tree, staff):
+    from .factories import published
+
+    bulletin = published(staff.hk_editor, staff.hk_approver, tree.hoankiem)
+    services.bulletin_withdraw(actor=staff.hk_approver, bulletin=bulletin, reason="Sai ngày")
+    services.bulletin_reopen(actor=staff.hk_editor, bulletin=bulletin)
+    bulletin.refresh_from_db()
+    assert bulletin.status == Status.DRAFT
+    assert bulletin.approved_by is None
+    assert bulletin.ended_at is None
+    assert bulletin.end_reason == ""
