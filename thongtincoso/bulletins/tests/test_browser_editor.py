@@ -165,10 +165,28 @@ def test_a_link_from_the_toolbar_dialog_is_kept(
     body = page.get_by_role("textbox", name="Body")
     expect(body).to_contain_text("cổng thông tin")
     body.click()
-    page.keyboard.press("Control+End")
-    page.keyboard.press("ArrowLeft")
-    for _ in range(3):  # select "cổng thông tin"
-        page.keyboard.press("Control+Shift+ArrowLeft")
+    expect(body).to_be_focused()
+    # Select "cổng thông tin" as a person would with the mouse: a DOM range over the words, which
+    # ProseMirror takes over on `selectionchange` (keyboard word-jumps raced the editor's focus).
+    page.evaluate(
+        """(words) => {
+            const box = document.querySelector('[contenteditable="true"]');
+            const walker = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+            for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                const at = node.data.indexOf(words);
+                if (at < 0) continue;
+                const range = document.createRange();
+                range.setStart(node, at);
+                range.setEnd(node, at + words.length);
+                getSelection().removeAllRanges();
+                getSelection().addRange(range);
+                return;
+            }
+        }""",
+        "cổng thông tin",
+    )
+    page.wait_for_function("() => getSelection().toString() === 'cổng thông tin'")
+    page.wait_for_timeout(200)  # the editor reads the new selection on its next event turn
     page.get_by_role("button", name="insert link", exact=True).click()
     page.get_by_label("URL").fill("https://hoankiem.hanoi.gov.vn/lich")
     page.get_by_role("button", name="Update").click()
