@@ -23,9 +23,8 @@ from thongtincoso.units.models import Unit
 from thongtincoso.units.selectors import unit_for
 
 from . import selectors, services
-from .models import Bulletin, Category, Delivery, Language, Revision
+from .models import MAX_ID, Bulletin, Category, Delivery, Language, Revision
 from .schemas import (
-    MAX_ID,
     AcceptIn,
     BulletinDetailOut,
     BulletinFiltersIn,

@@ -14,8 +14,16 @@ from django_prose_editor.widgets import ProseEditorWidget
 
 from thongtincoso.units.models import Unit
 
-from .models import Category, Channel, DeliveryStatus, Language, Priority, Status
-from .schemas import MAX_YEAR, MIN_YEAR
+from .models import (
+    MAX_YEAR,
+    MIN_YEAR,
+    Category,
+    Channel,
+    DeliveryStatus,
+    Language,
+    Priority,
+    Status,
+)
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 

@@ -16,6 +16,14 @@ from django.utils.translation import pgettext_lazy
 
 from thongtincoso.units.models import Unit
 
+# Years a bulletin date may name. Outside them a date is a typo, and near year 1 or 9999 the
+# conversion to UTC would overflow (a 500) instead of being refused.
+MIN_YEAR = 2000
+MAX_YEAR = 2099
+# The largest id a path or list may carry: ids are 32-bit on every database we support, and a
+# larger number must be a plain 404, not an overflow inside the database driver.
+MAX_ID = 2**31 - 1
+
 
 class Status(models.TextChoices):
     DRAFT = "draft", _("Draft")

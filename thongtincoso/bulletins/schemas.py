@@ -16,15 +16,7 @@ from pydantic import AfterValidator, StringConstraints
 from thongtincoso.core.pagination import MAX_PAGE, MAX_PAGE_SIZE
 
 from . import content
-from .models import DeliveryStatus, Priority, Status
-
-# Years a bulletin date may name. Outside them a date is a typo, and near year 1 or 9999 the
-# conversion to UTC would overflow (a 500) instead of being refused.
-MIN_YEAR = 2000
-MAX_YEAR = 2099
-# The largest id a path or list may carry: ids are 32-bit on every database we support, and a
-# larger number must be a plain 404, not an overflow inside the database driver.
-MAX_ID = 2**31 - 1
+from .models import MAX_ID, MAX_YEAR, MIN_YEAR, DeliveryStatus, Priority, Status
 
 
 def _vietnam_time(value: dt.datetime) -> dt.datetime:

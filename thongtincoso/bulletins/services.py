@@ -39,6 +39,8 @@ from thongtincoso.units.models import Unit, UnitKind
 from . import content, uploads
 from .models import (
     EDITABLE_STATUSES,
+    MAX_YEAR,
+    MIN_YEAR,
     Attachment,
     Bulletin,
     Category,
@@ -307,14 +309,25 @@ def _apply(
             raise ServiceError(_("Choose normal, priority or emergency."), field="priority")
         bulletin.priority = fields["priority"]
     if "valid_from" in fields:
-        bulletin.valid_from = fields["valid_from"] or timezone.now()
+        bulletin.valid_from = _plausible(fields["valid_from"], "valid_from") or timezone.now()
     if "valid_until" in fields:
-        bulletin.valid_until = fields["valid_until"]
+        bulletin.valid_until = _plausible(fields["valid_until"], "valid_until")
     if bulletin.valid_until and bulletin.valid_until <= bulletin.valid_from:
         raise ServiceError(_("The end of validity must come after its start."), field="valid_until")
     targets = _targets(bulletin, fields["targets"]) if "targets" in fields else None
     tags = _tags(fields["tags"]) if "tags" in fields else None
     return targets, tags
+
+
+def _plausible(value: dt.datetime | None, field: str) -> dt.datetime | None:
+    """A date within MIN_YEAR..MAX_YEAR (or none): every entry point gets the same refusal."""
+    if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ServiceError(
+            _("Enter a date between the years %(first)d and %(last)d.")
+            % {"first": MIN_YEAR, "last": MAX_YEAR},
+            field=field,
+        )
+    return value
 
 
 def _plain(value: Any) -> str:
@@ -889,6 +902,7 @@ def delivery_accept(
 ) -> Delivery:
     """The commune will air a relayed normal item (from `air_from`, when it says so)."""
     _require_inbox(actor, delivery)
+    _plausible(air_from, "air_from")
     with transaction.atomic():
         current = _locked_delivery(delivery)
         if current.status not in (

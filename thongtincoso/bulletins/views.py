@@ -35,6 +35,7 @@ from thongtincoso.web.shortcuts import form_error, safe_next, scoped_unit
 from . import config_services, content, forms, selectors, services
 from .diff import revision_diff
 from .models import (
+    MAX_ID,
     Bulletin,
     Category,
     Channel,
@@ -43,7 +44,6 @@ from .models import (
     Language,
     Priority,
 )
-from .schemas import MAX_ID
 
 PAGE_SIZE = 25
 DELIVERY_PAGE_SIZE = 100

@@ -194,3 +194,15 @@ def test_reopened_bulletin_forgets_its_approval_and_withdrawal(tree, staff):
     assert bulletin.approved_by is None
     assert bulletin.ended_at is None
     assert bulletin.end_reason == ""
+
+
+def test_implausible_dates_are_refused_by_the_service_itself(tree, staff):
+    """Forms and the API check early; the service is the rule every entry point shares."""
+    import datetime as dt
+
+    far = dt.datetime(1, 1, 2, tzinfo=dt.UTC)
+    with pytest.raises(ServiceError) as error:
+        draft(staff.hk_editor, tree.hoankiem, valid_until=far)
+    assert error.value.field == "valid_until"
+    assert "2000" in str(error.value.message)
+    assert not Bulletin.objects.exists()
