@@ -18,6 +18,7 @@ from thongtincoso.core.errors import (
     ServiceError,
 )
 from thongtincoso.core.throttling import api_throttles
+from thongtincoso.speech.api import router as speech_router
 from thongtincoso.units.api import router as units_router
 
 
@@ -37,6 +38,8 @@ api = NinjaAPI(
 )
 api.add_router("/", units_router)
 api.add_router("/", accounts_router)
+# Speech first: its /bulletins/{id}/audio… routes must win over the bulletin transitions' route.
+api.add_router("/", speech_router)
 api.add_router("/", bulletins_router)
 
 

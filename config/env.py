@@ -70,6 +70,16 @@ AUDIT_ANCHOR: str = env.str("TTCS_AUDIT_ANCHOR", default=str(VAR_DIR / "audit-an
 # client address is the Nth entry from the right of X-Forwarded-For; with 0 it is REMOTE_ADDR.
 # Audit records, login throttling and API rate limits all use this one rule.
 TRUSTED_PROXY_COUNT: int = env.int("TTCS_TRUSTED_PROXY_COUNT", default=0)
+# Speech (docs/speech-engines.md). Piper voices are files an operator puts in this directory
+# (<name>.onnx + <name>.onnx.json); nothing is downloaded.
+PIPER_VOICE_DIR: str = env.str("TTCS_PIPER_VOICE_DIR", default=str(VAR_DIR / "piper-voices"))
+# A commercial speech service over HTTP; empty URL means the engine is not offered.
+TTS_HTTP_URL: str = env.str("TTCS_TTS_HTTP_URL", default="")
+TTS_HTTP_KEY: str = env.str("TTCS_TTS_HTTP_KEY", default="")
+# The header carrying the key: "Authorization" sends "Bearer <key>", another name the bare key.
+TTS_HTTP_KEY_HEADER: str = env.str("TTCS_TTS_HTTP_KEY_HEADER", default="Authorization")
+TTS_HTTP_VOICES: list[str] = env.list("TTCS_TTS_HTTP_VOICES", default=[])
+TTS_HTTP_TIMEOUT: float = env.float("TTCS_TTS_HTTP_TIMEOUT", default=30.0)
 SESSION_IDLE_SECONDS: int = env.int("TTCS_SESSION_IDLE_SECONDS", default=2 * 60 * 60)
 LOGIN_FAILURE_LIMIT: int = env.int("TTCS_LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_LOCKOUT_MINUTES: int = env.int("TTCS_LOGIN_LOCKOUT_MINUTES", default=15)

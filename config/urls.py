@@ -27,6 +27,7 @@ urlpatterns = [
     path("portal/", include("thongtincoso.portal.urls")),
     # Staff side of bulletins: writing, approval, the commune inbox.
     path("bulletins/", include("thongtincoso.bulletins.urls")),
+    path("speech/", include("thongtincoso.speech.urls")),
     path("", include("thongtincoso.web.urls")),
 ]
 # Media is never served as a plain directory: every file goes through a view that checks who may

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "thongtincoso.jobs",
     "thongtincoso.notifications",
     "thongtincoso.bulletins",
+    "thongtincoso.speech",
     "thongtincoso.portal",
     "thongtincoso.web",
 ]
@@ -181,6 +182,14 @@ PUBLIC_BASE_URL = E.PUBLIC_BASE_URL
 TTCS_X_ACCEL_REDIRECT = E.X_ACCEL_REDIRECT
 
 TTCS_AUDIT_ANCHOR = E.AUDIT_ANCHOR
+TTCS_PIPER_VOICE_DIR = E.PIPER_VOICE_DIR
+TTCS_TTS_HTTP = {
+    "url": E.TTS_HTTP_URL,
+    "api_key": E.TTS_HTTP_KEY,
+    "key_header": E.TTS_HTTP_KEY_HEADER,
+    "voices": E.TTS_HTTP_VOICES,
+    "timeout": E.TTS_HTTP_TIMEOUT,
+}
 TTCS_API_ANON_RATE = E.API_ANON_RATE
 TTCS_PORTAL_RATE = E.PORTAL_RATE
 TTCS_API_USER_RATE = E.API_USER_RATE

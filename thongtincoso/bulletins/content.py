@@ -76,24 +76,25 @@ def html_to_text(html: str) -> str:
 
 # Commune loudspeakers are read at about 180 syllables a minute (issue 4's default rate).
 SYLLABLES_PER_MINUTE = 180
-_TOKEN = re.compile(r"\w+", re.UNICODE)
-_PAUSE = re.compile(r"[.!?;:\n]")
+SENTENCE_PAUSE_SECONDS = 0.45  # the speech pipeline's pause between sentences
 
 
 def estimate_spoken_seconds(text: str, *, rate: int = SYLLABLES_PER_MINUTE) -> int:
-    """Rough airtime of a reading text: Vietnamese writes one syllable per word.
+    """Airtime of a reading text as the speech pipeline will read it.
 
-    Digits are read as several syllables ("2025" is "hai nghìn không trăm hai mươi lăm"), so a
-    number counts about two syllables per digit; each sentence or line break adds a short pause.
-    The speech pipeline measures the real duration; this is the editor's estimate while typing.
+    The text goes through the same normaliser as the audio (numbers, dates and abbreviations
+    written out: "20/4/2026" is eleven syllables), then syllables at `rate` plus the pause after
+    each sentence. The rendered audio records the real duration; this is the editor's estimate
+    while typing.
     """
-    syllables = 0
-    for token in _TOKEN.findall(text or ""):
-        digits = sum(ch.isdigit() for ch in token)
-        syllables += 2 * digits if digits else 1
-    pauses = len(_PAUSE.findall(text or ""))
-    seconds = syllables * 60 / rate + pauses * 0.4
-    return math.ceil(seconds) if syllables else 0
+    from thongtincoso.speech.normalizer import count_syllables, normalize, split_sentences
+
+    spoken = normalize(text or "")
+    syllables = count_syllables(spoken)
+    if not syllables:
+        return 0
+    pauses = max(len(split_sentences(spoken)) - 1, 0)
+    return math.ceil(syllables * 60 / rate + pauses * SENTENCE_PAUSE_SECONDS)
 
 
 # GSM 03.38 basic character set: Vietnamese with diacritics does not fit and goes as UCS-2.

@@ -14,6 +14,7 @@ class JobState(models.TextChoices):
     RUNNING = "running", _("Running")
     SUCCEEDED = "succeeded", _("Succeeded")
     FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class JobStatus(models.Model):
@@ -42,6 +43,10 @@ class JobStatus(models.Model):
     done = models.PositiveIntegerField(_("steps done"), default=0)
     total = models.PositiveIntegerField(_("steps in total"), default=0)
     message = models.CharField(_("message"), max_length=500, blank=True)
+    # Set by `job_cancel`; the task sees it at its next progress update and stops cleanly.
+    cancel_requested = models.BooleanField(_("cancellation requested"), default=False)
+    # A short stage name the page shows beside the percentage ("synthesising", "encoding" …).
+    stage = models.CharField(_("stage"), max_length=100, blank=True)
     result = models.JSONField(_("result"), null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -66,4 +71,4 @@ class JobStatus(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.state in (JobState.SUCCEEDED, JobState.FAILED)
+        return self.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)

@@ -43,11 +43,29 @@ class PeriodicJob:
 PERIODIC_REGISTRY: dict[str, PeriodicJob] = {}
 
 
+class JobCancelled(Exception):
+    """Raised inside a task by `JobProgress` once someone asked to cancel the job."""
+
+
+class JobFailed(Exception):
+    """Raised by a task for a failure that a retry cannot fix (bad input): the job fails at once
+    with this message, which people read as it is (so it should be translated and say what to
+    fix)."""
+
+
 class JobProgress:
     def __init__(self, job_id: str | None) -> None:
         self.job_id = job_id
 
-    def update(self, done: int, total: int | None = None, message: str = "") -> None:
+    def update(
+        self, done: int, total: int | None = None, message: str = "", *, stage: str = ""
+    ) -> None:
+        """Record progress; raises JobCancelled when the job was cancelled meanwhile.
+
+        Checking at every update is what makes cancelling prompt: a task that reports progress
+        often stops within one step, and leaves nothing half-written as long as it writes its
+        result only after its last update.
+        """
         if not self.job_id:
             return
         fields: dict[str, Any] = {"done": done, "updated_at": timezone.now()}
@@ -55,7 +73,16 @@ class JobProgress:
             fields["total"] = total
         if message:
             fields["message"] = message[:500]
-        JobStatus.objects.filter(pk=self.job_id).update(**fields)
+        if stage:
+            fields["stage"] = stage[:100]
+        # One statement both records progress and tells us whether a cancel is pending.
+        updated = JobStatus.objects.filter(pk=self.job_id, cancel_requested=False).update(**fields)
+        if not updated and JobStatus.objects.filter(pk=self.job_id).exists():
+            raise JobCancelled()
+
+    def check_cancelled(self) -> None:
+        if self.job_id and JobStatus.objects.filter(pk=self.job_id, cancel_requested=True).exists():
+            raise JobCancelled()
 
 
 def job_task(
@@ -70,9 +97,19 @@ def job_task(
     def decorator(fn: Callable[..., Any]) -> Any:
         @functools.wraps(fn)
         def run(job_id: str | None, *args: Any, **kwargs: Any) -> Any:
+            if _cancel_pending(job_id):
+                _mark(job_id, state=JobState.CANCELLED, finished=True)
+                return None
             _mark(job_id, state=JobState.RUNNING, attempt=True)
             try:
                 result = fn(JobProgress(job_id), *args, **kwargs)
+            except JobCancelled:
+                # Not a failure: no retry, and the task has already undone its partial work.
+                _mark(job_id, state=JobState.CANCELLED, finished=True)
+                return None
+            except JobFailed as exc:
+                _mark(job_id, state=JobState.FAILED, message=str(exc)[:500], finished=True)
+                return None
             except Exception as exc:
                 final = _is_last_attempt(job_id, retries)
                 _mark(
@@ -93,6 +130,12 @@ def job_task(
         )(run)
 
     return decorator
+
+
+def _cancel_pending(job_id: str | None) -> bool:
+    if not job_id:
+        return False
+    return JobStatus.objects.filter(pk=job_id, cancel_requested=True).exists()
 
 
 def _is_last_attempt(job_id: str | None, retries: int) -> bool:
@@ -149,6 +192,31 @@ def job_start(
     )
     enqueue_on_commit(task_fn, str(job.pk), *args, **kwargs)
     return job
+
+
+def job_cancel(job: JobStatus, *, actor: Any) -> bool:
+    """Ask a queued or running job to stop. Returns False when it had already finished.
+
+    A queued job is cancelled before it starts; a running one stops at its next progress update.
+    """
+    from thongtincoso.audit.services import audit_record
+
+    updated = JobStatus.objects.filter(
+        pk=job.pk, state__in=[JobState.QUEUED, JobState.RUNNING]
+    ).update(cancel_requested=True, updated_at=timezone.now())
+    if not updated:
+        return False
+    JobStatus.objects.filter(pk=job.pk, state=JobState.QUEUED).update(
+        state=JobState.CANCELLED, finished_at=timezone.now()
+    )
+    audit_record(
+        actor=actor,
+        action="jobs.job.cancel",
+        obj=job,
+        unit=job.unit,
+        after={"job": job.name, "title": job.title},
+    )
+    return True
 
 
 def register_periodic(

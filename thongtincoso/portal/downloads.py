@@ -17,6 +17,7 @@ from typing import IO
 from urllib.parse import quote
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.http import (
     FileResponse,
     Http404,
@@ -132,16 +133,43 @@ def attachment_response(
     # upload checks should never let in, is a download of opaque bytes.
     if not known:
         content_type = "application/octet-stream"
+    return stored_file_response(
+        request,
+        name=attachment.file.name,
+        content_type=content_type,
+        filename=download_name(attachment),
+        inline=known,
+        etag=attachment.sha256,
+        public=public,
+    )
+
+
+def stored_file_response(
+    request: HttpRequest,
+    *,
+    name: str,
+    content_type: str,
+    filename: str,
+    inline: bool,
+    etag: str,
+    public: bool,
+    max_age: int = PUBLIC_MAX_AGE,
+) -> HttpResponseBase:
+    """A file from media storage (200, 206 or 416; Range and If-Range), or X-Accel-Redirect.
+
+    `etag` is the content's hash, so a changed file never matches an old validator. Raises Http404
+    when the file is missing from storage.
+    """
     # Never None: the name is never empty.
-    disposition = content_disposition_header(not known, download_name(attachment)) or "inline"
-    etag = f'"{attachment.sha256}"'
+    disposition = content_disposition_header(not inline, filename) or "inline"
+    etag = f'"{etag}"'
 
     if _x_accel_redirect():
         response: HttpResponseBase = HttpResponse(content_type=content_type)
-        response["X-Accel-Redirect"] = PROTECTED_MEDIA_PREFIX + quote(attachment.file.name)
+        response["X-Accel-Redirect"] = PROTECTED_MEDIA_PREFIX + quote(name)
     else:
         try:
-            stream = attachment.file.storage.open(attachment.file.name, "rb")
+            stream = default_storage.open(name, "rb")
         except FileNotFoundError as exc:
             raise Http404 from exc
         size = stream.size
@@ -167,7 +195,5 @@ def attachment_response(
     response["Content-Disposition"] = disposition
     response["X-Content-Type-Options"] = "nosniff"
     response["ETag"] = etag
-    response["Cache-Control"] = (
-        f"public, max-age={PUBLIC_MAX_AGE}" if public else "private, no-store"
-    )
+    response["Cache-Control"] = f"public, max-age={max_age}" if public else "private, no-store"
     return response

@@ -193,6 +193,14 @@ def portal_podcast_bulletins(unit: Unit) -> list[Bulletin]:
     )[:FEED_ITEMS]
 
 
+def programme_audio(bulletin: Bulletin) -> Any:
+    """The bulletin as read aloud (speech or recording, loudness-normalised), or None."""
+    from thongtincoso.speech.models import BulletinAudio
+
+    row = BulletinAudio.objects.select_related("asset").filter(bulletin=bulletin).first()
+    return row.asset if row is not None else None
+
+
 def portal_attachments(bulletin: Bulletin) -> dict[str, list[Attachment]]:
     """A public bulletin's files by kind: {"image": [...], "audio": [...], "pdf": [...]}."""
     files: dict[str, list[Attachment]] = {kind: [] for kind in AttachmentKind.values}

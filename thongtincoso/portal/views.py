@@ -81,6 +81,7 @@ def bulletin_page(request: HttpRequest, code: str, pk: int) -> HttpResponse:
         "bulletin": bulletin,
         "body": safe_body_html(bulletin.body),
         "files": portal_selectors.portal_attachments(bulletin),
+        "programme": portal_selectors.programme_audio(bulletin),
         "tags": list(bulletin.tags.all()),
         "relayed": bulletin.unit_id != unit.pk,
     }

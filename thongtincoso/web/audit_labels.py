@@ -61,6 +61,18 @@ AUDIT_ACTION_LABELS: dict[str, Promise] = {
     "bulletins.category.update": _("Category changed"),
     "bulletins.language.create": _("Language added"),
     "bulletins.language.update": _("Language changed"),
+    # Background jobs
+    "jobs.job.cancel": _("Background job cancelled"),
+    # Speech and audio
+    "speech.settings.update": _("Speech settings changed"),
+    "speech.abbreviation.add": _("Abbreviation added"),
+    "speech.abbreviation.update": _("Abbreviation changed"),
+    "speech.abbreviation.remove": _("Abbreviation removed"),
+    "speech.audio.render": _("Bulletin audio rendering started"),
+    "speech.audio.rendered": _("Bulletin audio rendered"),
+    "speech.audio.upload": _("Bulletin audio uploaded"),
+    "speech.audio.remove": _("Bulletin audio removed"),
+    "speech.jingle.set": _("Jingle set"),
 }
 
 

@@ -31,4 +31,5 @@ urlpatterns = [
     path("roles/<int:assignment_id>/revoke/", views.role_revoke, name="role_revoke"),
     path("audit/", views.audit_list, name="audit"),
     path("jobs/<uuid:job_id>/", views.job_progress, name="job_progress"),
+    path("jobs/<uuid:job_id>/cancel/", views.job_cancel, name="job_cancel"),
 ]

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth import logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -590,6 +591,26 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@login_required
+@require_POST
+def job_cancel(request: HttpRequest, job_id: str) -> HttpResponse:
+    """Stop a queued or running job: whoever started it, or who may manage its unit."""
+    from thongtincoso.jobs.services import job_cancel as cancel
+
+    user = policy.acting_user(request)
+    job = get_object_or_404(jobs_visible(user), pk=job_id)
+    started_it = job.created_by_id is not None and job.created_by_id == getattr(user, "pk", None)
+    if not started_it and not (job.unit and policy.may(user, Action.MANAGE_USERS, job.unit)):
+        raise PermissionDenied
+    if not cancel(job, actor=user):
+        messages.info(request, _("The job had already finished."))
+    # An htmx caller (the bulletin's audio panel) names the partial to show next.
+    panel = request.POST.get("panel", "")
+    if request.htmx and panel.startswith("/") and not panel.startswith("//"):  # type: ignore[attr-defined]
+        return redirect(panel)
+    return redirect(safe_next(request, reverse("web:job_progress", args=[job.pk])))
+
+
 def job_progress(request: HttpRequest, job_id: str) -> HttpResponse:
     """The job page; htmx polls the same address and gets only the progress partial."""
     job = get_object_or_404(jobs_visible(policy.acting_user(request)), pk=job_id)

@@ -40,3 +40,26 @@ def fails_then_succeeds(progress: JobProgress) -> str:
 def plain_record(value: str) -> None:
     """Not a Huey task: lets a test check enqueue_on_commit with any callable."""
     RAN.append(("plain_record", (value,)))
+
+
+@job_task(retries=2, retry_delay=0)
+def cancels_itself_at(progress: JobProgress, stop_at: int, n: int) -> dict:
+    """Counts to n; at `stop_at` someone (here the task itself, standing in for a person on
+    another page) cancels the job, which the next progress update notices."""
+    from thongtincoso.jobs.models import JobStatus
+    from thongtincoso.jobs.services import job_cancel
+
+    for i in range(1, n + 1):
+        RAN.append(("cancels_itself_at", (i,)))
+        if i == stop_at:
+            job_cancel(JobStatus.objects.get(pk=str(progress.job_id)), actor=None)
+        progress.update(i, n)
+    return {"counted": n}
+
+
+@job_task(retries=2, retry_delay=0)
+def refuses_input(progress: JobProgress, reason: str) -> None:
+    from thongtincoso.jobs.services import JobFailed
+
+    RAN.append(("refuses_input", (reason,)))
+    raise JobFailed(reason)

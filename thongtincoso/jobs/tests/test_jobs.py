@@ -269,3 +269,72 @@ def test_job_without_unit_is_visible_to_its_creator_only(tree, make_user, client
 def test_unknown_job_is_404(tree, make_user, client_for):
     editor = make_user("editor70", tree.hoankiem, role=Role.EDITOR)
     assert client_for(editor).get(f"/jobs/{uuid.uuid4()}/").status_code == 404
+
+
+def test_cancelling_a_running_job_stops_it_at_its_next_progress_update(
+    db, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        job = job_start(t.cancels_itself_at, 2, 5)
+
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED
+    assert job.is_finished
+    assert job.finished_at is not None
+    # Steps 1 and 2 ran; the update after step 2 saw the cancellation; no retry.
+    assert [args for _, args in t.RAN] == [(1,), (2,)]
+    assert job.done == 1
+    assert job.attempts == 1
+
+
+def test_a_queued_job_cancelled_before_commit_never_runs(
+    tree, make_user, django_capture_on_commit_callbacks
+):
+    from thongtincoso.audit.models import AuditRecord
+    from thongtincoso.jobs.services import job_cancel
+
+    editor = make_user("editor71", tree.hoankiem, role=Role.EDITOR)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = job_start(t.count_to, 3, created_by=editor, unit=tree.hoankiem)
+        assert job_cancel(job, actor=editor) is True
+
+    job.refresh_from_db()
+    assert job.state == JobState.CANCELLED
+    assert t.RAN == []
+    assert AuditRecord.objects.filter(action="jobs.job.cancel", object_id=str(job.pk)).exists()
+    # A finished job cannot be cancelled again.
+    assert job_cancel(job, actor=editor) is False
+
+
+def test_a_job_refusing_its_input_fails_at_once_with_its_message(
+    db, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        job = job_start(t.refuses_input, "Văn bản trống: hãy viết nội dung cần đọc.")
+
+    job.refresh_from_db()
+    assert job.state == JobState.FAILED
+    assert job.message == "Văn bản trống: hãy viết nội dung cần đọc."
+    assert job.attempts == 1
+    assert len(t.RAN) == 1
+
+
+def test_cancel_page_is_for_the_starter_or_the_unit_admin(
+    tree, make_user, client_for, django_capture_on_commit_callbacks
+):
+    starter = make_user("editor72", tree.hoankiem, role=Role.EDITOR)
+    colleague = make_user("editor73", tree.hoankiem, role=Role.EDITOR)
+    admin = make_user("admin72", tree.hoankiem, role=Role.UNIT_ADMIN)
+    job = JobStatus.objects.create(
+        name="x", created_by=starter, unit=tree.hoankiem, state=JobState.RUNNING
+    )
+    url = f"/jobs/{job.pk}/cancel/"
+    assert client_for(colleague).post(url).status_code == 403
+    job.refresh_from_db()
+    assert not job.cancel_requested
+    response = client_for(admin).post(url)
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert job.cancel_requested
+    assert job.state == JobState.RUNNING
+    assert client_for(starter).get(url).status_code == 405
