@@ -65,11 +65,27 @@ def plain_description(bulletin: Bulletin) -> str:
     return xml_text(Truncator(text).words(DESCRIPTION_WORDS, truncate="…"))
 
 
+def _programme(bulletin: Bulletin) -> Any:
+    try:
+        row = bulletin.speech_audio  # type: ignore[attr-defined]
+    except ObjectDoesNotExist:
+        return None
+    return row.asset
+
+
 def _entry(source: FeedSource, bulletin: Bulletin, *, with_audio: bool = False) -> FeedEntry:
     link = source.base_url + reverse("portal:bulletin", args=[source.unit.code, bulletin.pk])
     text = plain_description(bulletin)
     enclosure = None
-    if with_audio and getattr(bulletin, "audio", None):
+    programme = _programme(bulletin) if with_audio else None
+    if programme is not None:
+        # The bulletin read aloud (loudness-normalised MP3) is the episode when there is one.
+        enclosure = Enclosure(
+            url=source.base_url + reverse("speech:audio_file", args=[programme.sha256, "mp3"]),
+            length=str(programme.mp3_size),
+            mime_type="audio/mpeg",
+        )
+    elif with_audio and getattr(bulletin, "audio", None):
         # RSS allows one enclosure per item; a bulletin's first audio file is its episode.
         audio = bulletin.audio[0]  # type: ignore[attr-defined]
         enclosure = Enclosure(

@@ -105,9 +105,11 @@ class PublicBulletinList:
     ) -> None:
         own, relayed = bulletin_selectors.public_bulletin_parts(unit)
         if audio_only:
+            from thongtincoso.speech.models import BulletinAudio
+
             has_audio = Exists(
                 Attachment.objects.filter(kind=AttachmentKind.AUDIO, bulletin=OuterRef("pk"))
-            )
+            ) | Exists(BulletinAudio.objects.filter(bulletin=OuterRef("pk"), asset__isnull=False))
             own, relayed = own.filter(has_audio), relayed.filter(has_audio)
         self._parts = (own, relayed)
         self._fields = fields
@@ -188,7 +190,11 @@ def portal_podcast_bulletins(unit: Unit) -> list[Bulletin]:
     audio = Attachment.objects.filter(kind=AttachmentKind.AUDIO).order_by("id")
     return PublicBulletinList(
         unit,
-        prefetch=("tags", Prefetch("attachments", queryset=audio, to_attr="audio")),
+        prefetch=(
+            "tags",
+            Prefetch("attachments", queryset=audio, to_attr="audio"),
+            "speech_audio__asset",
+        ),
         audio_only=True,
     )[:FEED_ITEMS]
 

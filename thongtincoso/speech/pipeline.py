@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import dsp
@@ -32,6 +33,9 @@ SENTENCE_PAUSE = 0.45
 PARAGRAPH_PAUSE = 0.9
 JINGLE_GAP = 0.6
 LEAD_IN = 0.3  # silence before the first sound, so a device's amplifier is awake
+
+MAX_TRUE_PEAK = -1.5  # dBTP, measured on the decoded MP3
+MAX_LIMIT_ATTEMPTS = 3
 
 _PARAGRAPHS = re.compile(r"\n\s*\n|\r\n\s*\r\n")
 
@@ -119,25 +123,33 @@ def synthesise(
     rate: int,
     progress: Progress | None = None,
 ) -> Clip:
-    """Every sentence through the engine, joined with a sentence's or a paragraph's pause."""
+    """Every sentence through the engine, joined with a sentence's or a paragraph's pause.
+
+    While the engine speaks sentence n, a second thread trims and resamples sentence n-1: the
+    engines run in C (ctypes, onnxruntime, a socket) without the GIL, so the two overlap.
+    """
     total = len(script.sentences)
-    parts: list[Clip] = []
+    pending: list[Future[Clip]] = []
     gaps: list[float] = []
     done = 0
-    for p_index, paragraph in enumerate(script.paragraphs):
-        for s_index, sentence in enumerate(paragraph):
-            if progress:
-                progress("synthesising", done, total)
-            clip = dsp.resample(
-                dsp.trim_silence(engine.synthesize(sentence, voice=voice, rate=rate))
-            )
-            if parts:
-                gaps.append(PARAGRAPH_PAUSE if s_index == 0 and p_index > 0 else SENTENCE_PAUSE)
-            parts.append(clip)
-            done += 1
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="resample") as pool:
+        for p_index, paragraph in enumerate(script.paragraphs):
+            for s_index, sentence in enumerate(paragraph):
+                if progress:
+                    progress("synthesising", done, total)
+                raw = engine.synthesize(sentence, voice=voice, rate=rate)
+                if pending:
+                    gaps.append(PARAGRAPH_PAUSE if s_index == 0 and p_index > 0 else SENTENCE_PAUSE)
+                pending.append(pool.submit(_prepare_sentence, raw))
+                done += 1
+        parts = [future.result() for future in pending]
     if progress:
         progress("synthesising", done, total)
     return dsp.concat(parts, gap_seconds=gaps)
+
+
+def _prepare_sentence(clip: Clip) -> Clip:
+    return dsp.resample(dsp.trim_silence(clip))
 
 
 def finish(
@@ -148,7 +160,12 @@ def finish(
     outro: Clip | None = None,
     progress: Progress | None = None,
 ) -> Rendered:
-    """Jingles around the speech, then one loudness for the whole, then both encodings."""
+    """Jingles around the speech, then one loudness for the whole, then both encodings.
+
+    The MP3 is what devices play, so it is decoded and measured: if the codec pushed its true peak
+    above the limit after all (rare: the limiter keeps a margin for codec overshoot), the
+    programme is limited again with a margin widened by the excess.
+    """
     parts: list[Clip] = [Clip.silence(LEAD_IN)]
     gaps: list[float] = []
     for clip in (intro, speech, outro):
@@ -157,20 +174,32 @@ def finish(
         gaps.append(0.0 if len(parts) == 1 else JINGLE_GAP)
         parts.append(dsp.resample(clip))
     programme = dsp.concat(parts, gap_seconds=gaps)
-    if progress:
-        progress("loudness", 0, 3)
-    programme = dsp.normalize_loudness(programme, target_lufs=target_lufs)
-    if progress:
-        progress("encoding", 1, 3)
-    mp3 = dsp.encode_mp3(programme)
-    if progress:
-        progress("encoding", 2, 3)
-    opus = dsp.encode_opus(programme)
-    # Measured on what devices will actually play, not on the clip before the codec.
-    loudness = dsp.measure(dsp.decode(mp3, min_seconds=0))
+    margin = dsp.CODEC_MARGIN_DB
+    for _attempt in range(MAX_LIMIT_ATTEMPTS):
+        if progress:
+            progress("loudness", 0, 3)
+        normalised = dsp.normalize_loudness(
+            programme, target_lufs=target_lufs, max_true_peak=MAX_TRUE_PEAK, margin_db=margin
+        )
+        if progress:
+            progress("encoding", 1, 3)
+        mp3, opus, loudness = _encode_and_measure(normalised)
+        if loudness.true_peak_dbtp <= MAX_TRUE_PEAK:
+            break
+        margin += loudness.true_peak_dbtp - MAX_TRUE_PEAK + 0.2
     if progress:
         progress("encoding", 3, 3)
-    return Rendered(mp3=mp3, opus=opus, loudness=loudness, sample_rate=programme.sample_rate)
+    return Rendered(mp3=mp3, opus=opus, loudness=loudness, sample_rate=normalised.sample_rate)
+
+
+def _encode_and_measure(clip: Clip) -> tuple[bytes, bytes, dsp.Loudness]:
+    """MP3 (then its measurement) in one thread while Opus encodes in another: PyAV releases the
+    GIL while encoding and decoding, so the two take the time of the longer."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opus") as pool:
+        opus = pool.submit(dsp.encode_opus, clip)
+        mp3 = dsp.encode_mp3(clip)
+        loudness = dsp.measure_encoded(mp3)
+        return mp3, opus.result(), loudness
 
 
 def render(
@@ -190,13 +219,8 @@ def render(
 
 def prepare_upload(
     data: bytes, *, target_lufs: float, progress: Progress | None = None
-) -> tuple[Rendered, float]:
-    """An uploaded or recorded file through the same decode -> loudness -> encode path.
-
-    Returns the result and the input's own loudness (for the record: how much it was changed).
-    """
+) -> Rendered:
+    """An uploaded or recorded file through the same decode -> loudness -> encode path."""
     if progress:
         progress("decoding", 0, 1)
-    clip = dsp.decode(data)
-    before = dsp.measure(clip).integrated_lufs
-    return finish(clip, target_lufs=target_lufs, progress=progress), before
+    return finish(dsp.decode(data), target_lufs=target_lufs, progress=progress)

@@ -432,7 +432,7 @@ def _asset_from_upload(
     if cached:
         return cached
     try:
-        rendered, _before = pipeline.prepare_upload(data, target_lufs=target_lufs)
+        rendered = pipeline.prepare_upload(data, target_lufs=target_lufs)
     except SpeechError as exc:
         raise _speech_error(exc, field="file") from exc
     return store_asset(

@@ -25,6 +25,7 @@ from thongtincoso.speech import dsp, services, tasks
 from thongtincoso.speech.clip import Clip
 from thongtincoso.speech.models import Abbreviation, AudioAsset, AudioSource, BulletinAudio
 
+from . import audio_samples
 from .conftest import stored_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -311,3 +312,45 @@ def test_jingles_frame_the_speech_at_one_loudness(staff: Any, tree: Any, media: 
     lufs, peak = _measure((media / asset.mp3.name).read_bytes())
     assert abs(lufs + 16) <= 0.5
     assert peak <= -1.5
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (audio_samples.wav_bytes(audio_samples.tone(0.1)), "at least 0.5 seconds"),
+        # A WAV whose header declares four hours: refused before four hours are decoded.
+        (
+            audio_samples.wav_bytes(
+                audio_samples.tone(2.0), declared_frames=4 * 3600 * audio_samples.RATE
+            ),
+            "at most 3600 seconds",
+        ),
+    ],
+)
+def test_too_short_and_too_long_recordings_are_refused_with_the_limits(
+    staff: Any, tree: Any, media: Path, data: bytes, expected: str
+) -> None:
+    bulletin = _bulletin(staff, tree)
+    with pytest.raises(ServiceError) as caught:
+        services.audio_upload(
+            actor=staff.hk_editor,
+            bulletin=bulletin,
+            stream=io.BytesIO(data),
+            name="ghi-am.wav",
+            source=AudioSource.RECORDING,
+        )
+    assert expected in str(caught.value.message)
+    assert stored_files(media) == []
+
+
+def test_a_50000_character_text_is_refused_with_the_limit(
+    staff: Any, tree: Any, media: Path
+) -> None:
+    bulletin = _bulletin(staff, tree)
+    text = ("Bà con chú ý lịch tiêm chủng ngày 20/4. " * 1300)[:50_000]
+    type(bulletin).objects.filter(pk=bulletin.pk).update(reading_text=text)
+    bulletin.refresh_from_db()
+    with pytest.raises(ServiceError) as caught:
+        services.audio_render_start(actor=staff.hk_editor, bulletin=bulletin)
+    assert "50000" in str(caught.value.message)
+    assert "20000" in str(caught.value.message)

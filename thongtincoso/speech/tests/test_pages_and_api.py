@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import feedparser
 import pytest
 from django.conf import settings
 from django.urls import reverse
@@ -135,6 +136,13 @@ def test_published_audio_is_public_and_cacheable(
     html = page.content.decode()
     assert 'data-testid="programme-audio"' in html
     assert f"/speech/audio/{asset.opus_sha256}.opus" in html
+    # And the podcast feed carries it as the episode.
+    feed = feedparser.parse(
+        client.get(reverse("portal:podcast", args=[tree.hoankiem.code])).content
+    )
+    (entry,) = feed.entries
+    assert entry.enclosures[0]["href"].endswith(f"/speech/audio/{asset.sha256}.mp3")
+    assert entry.enclosures[0]["type"] == "audio/mpeg"
 
 
 def test_settings_page_saves_voice_and_reading_and_is_inherited(
@@ -323,3 +331,23 @@ def test_api_upload_and_normalize(staff: Any, tree: Any, media: Path, client: An
     assert "mười bốn giờ ba mươi phút" in spoken["spoken"]
     assert len(spoken["sentences"]) == 2
     assert spoken["syllables"] > 10
+
+
+def test_api_normalize_refuses_invalid_utf8_and_empty_text(
+    staff: Any, tree: Any, client: Any
+) -> None:
+    from conftest import api_token_for
+
+    auth = _api(client, api_token_for(staff.hk_editor))
+    broken = client.post(
+        "/api/v1/speech/normalize",
+        b'{"text": "ng\xc3y 20/4 \xff\xfe"}',
+        content_type="application/json",
+        **auth,
+    )
+    assert broken.status_code in (400, 422)
+    empty = client.post(
+        "/api/v1/speech/normalize", {"text": "   "}, content_type="application/json", **auth
+    )
+    assert empty.status_code == 400
+    assert "text" in empty.json()["detail"]

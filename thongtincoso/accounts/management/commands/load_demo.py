@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from thongtincoso.accounts.demo import DEMO_PASSWORD, demo_load
 from thongtincoso.bulletins.demo import demo_bulletins_load
+from thongtincoso.speech.demo import demo_speech_load
 from thongtincoso.units.models import Unit
 
 
@@ -12,10 +13,11 @@ class Command(BaseCommand):
         if not Unit.objects.filter(code="01").exists():
             raise CommandError("Load the units first: python manage.py load_units")
         created = demo_load()
+        speech = demo_speech_load()
         bulletins = demo_bulletins_load()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo accounts: {len(created)} created. Password for all: {DEMO_PASSWORD}. "
-                f"Demo bulletins: {bulletins} created."
+                f"Demo bulletins: {bulletins} created. Demo speech settings: {speech} rows."
             )
         )
