@@ -93,7 +93,8 @@ def estimate_spoken_seconds(text: str, *, rate: int = SYLLABLES_PER_MINUTE) -> i
     syllables = count_syllables(spoken)
     if not syllables:
         return 0
-    pauses = max(len(split_sentences(spoken)) - 1, 0)
+    # Sentence ends only (the pipeline also cuts long sentences at commas, without a long pause).
+    pauses = max(len(split_sentences(spoken, max_syllables=10**9)) - 1, 0)
     return math.ceil(syllables * 60 / rate + pauses * SENTENCE_PAUSE_SECONDS)
 
 
