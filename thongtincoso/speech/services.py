@@ -61,7 +61,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+# Under nginx's client_max_body_size (100m, deploy/nginx/ttcs.conf) with room for the form around it.
+MAX_UPLOAD_BYTES = 90 * 1024 * 1024
 MAX_ABBREVIATION_WRITTEN = 40
 MAX_ABBREVIATION_SPOKEN = 200
 

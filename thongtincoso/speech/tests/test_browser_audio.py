@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.test import Client
 from playwright.sync_api import Browser, Page, expect
 
@@ -98,7 +99,13 @@ def test_progress_bar_then_player(
     expect(panel.locator("progress")).to_have_attribute("value", "40")
 
     # The worker finishes (the real task body, run here as the worker would).
-    worker = threading.Thread(target=render_bulletin_audio.call_local, args=(str(job.pk), row.pk))
+    def work() -> None:
+        try:
+            render_bulletin_audio.call_local(str(job.pk), row.pk)
+        finally:
+            connection.close()  # this thread's own connection, or PostgreSQL keeps the test DB
+
+    worker = threading.Thread(target=work)
     worker.start()
     worker.join(timeout=120)
     expect(panel.get_by_test_id("audio-player")).to_be_visible()
