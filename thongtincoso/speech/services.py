@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Under nginx's client_max_body_size (100m, deploy/nginx/ttcs.conf) with room for the form around it.
+# Under nginx's client_max_body_size (100m, deploy/nginx/ttcs.conf), with room for the form.
 MAX_UPLOAD_BYTES = 90 * 1024 * 1024
 MAX_ABBREVIATION_WRITTEN = 40
 MAX_ABBREVIATION_SPOKEN = 200
