@@ -283,6 +283,122 @@ def test_mp3_keeps_the_level() -> None:
     assert s.loudness(decoded) == pytest.approx(s.loudness(x), abs=0.05)
 
 
+@functools.cache
+def long_signal(name: str) -> np.ndarray:
+    """70 s (over MP3_SPLIT_SECONDS), normalised to -16 LUFS: what encode_mp3 splits."""
+    x = {
+        "speech": lambda: s.speech_like(70.0, seed=5),
+        "tone": lambda: s.tone(70.0, 997.0, amp=0.5),
+    }[name]()
+    return dsp.normalize_loudness(clip(x)).samples
+
+
+def _splices(n_samples: int, segments: int) -> list[int]:
+    """Positions (samples at PIPELINE_RATE) where encode_mp3 joins its segments."""
+    frames = -(-n_samples // 2) // dsp._MP3_FRAME
+    return [2 * dsp._MP3_FRAME * (frames * i // segments) for i in range(1, segments)]
+
+
+@pytest.mark.parametrize("name", ["speech", "tone"])
+@pytest.mark.parametrize("segments", [2, 3])
+def test_split_mp3_equals_a_single_pass(name: str, segments: int) -> None:
+    x = long_signal(name)
+    single = dsp.encode_mp3(clip(x), segments=1)
+    gain = dsp._lame_gain(dsp.MP3_BITRATE)
+    split = dsp._encode_mp3_split(x, dsp.MP3_BITRATE, gain, segments)
+    assert split is not None  # joined, not the single-pass fallback
+    assert split == single  # same frames, same Xing/LAME header (frame count, delay, padding)
+    if segments == dsp.MP3_SEGMENTS:
+        assert dsp.encode_mp3(clip(x)) == single
+    a, b = dsp.decode(split).samples, dsp.decode(single).samples
+    assert len(a) == len(b)
+    assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["speech", "tone"])
+def test_split_mp3_has_no_seam(name: str) -> None:
+    """Codec error (decoded - input) in 20 ms windows: no larger at a splice than elsewhere."""
+    x = long_signal(name)
+    decoded = dsp.decode(dsp.encode_mp3(clip(x), segments=3)).samples[: len(x)]
+    assert len(decoded) == len(x)
+    win = PIPELINE_RATE // 50
+    n = len(x) // win
+    err = np.sqrt(np.mean(np.square((decoded - x)[: n * win].reshape(n, win), dtype=np.float64), 1))
+    sig = np.sqrt(np.mean(np.square(x[: n * win].reshape(n, win), dtype=np.float64), 1))
+    active = sig > 1e-3
+    seam_windows: set[int] = set()
+    for pos in _splices(len(x), 3):
+        seam_windows.update(range(pos // win - 2, pos // win + 3))
+    seam = [i for i in seam_windows if active[i]]
+    rest = [i for i in range(n) if active[i] and i not in seam_windows]
+    assert seam
+    ratio = err / np.maximum(sig, 1e-9)
+    assert np.max(ratio[seam]) <= np.percentile(ratio[rest], 99)
+
+
+def test_long_mp3_meets_loudness_and_true_peak_and_length() -> None:
+    x = long_signal("speech")
+    data = dsp.encode_mp3(clip(x))
+    decoded = dsp.decode(data).samples
+    assert len(decoded) == len(x) + (len(x) % 2)  # whole 24 kHz samples: at most one more
+    assert abs(s.loudness(decoded) + 16.0) <= 0.5
+    assert s.true_peak_db(decoded) <= -1.5
+    assert dsp.measure_encoded(data).duration == pytest.approx(len(x) / PIPELINE_RATE, abs=1e-4)
+
+
+def test_only_long_clips_are_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = dsp._encode_mp3_split
+
+    def spy(x: np.ndarray, bitrate: int, gain: float, segments: int) -> bytes | None:
+        calls.append(len(x))
+        return real(x, bitrate, gain, segments)
+
+    monkeypatch.setattr(dsp, "_encode_mp3_split", spy)
+    short = s.tone(dsp.MP3_SPLIT_SECONDS - 0.5, 440.0, amp=0.3)
+    dsp.encode_mp3(clip(short))
+    assert calls == []
+    dsp.encode_mp3(clip(s.tone(dsp.MP3_SPLIT_SECONDS, 440.0, amp=0.3)))
+    assert calls == [dsp.MP3_SPLIT_SECONDS * PIPELINE_RATE]
+
+
+def test_split_mp3_falls_back_to_a_single_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the frames around a splice differ (here: compared from a frame the later segment
+    makes before it has settled), encode_mp3 encodes in one pass instead."""
+    x = long_signal("tone")
+    single = dsp.encode_mp3(clip(x), segments=1)
+    monkeypatch.setattr(dsp, "_MP3_SETTLE", 0)
+    gain = dsp._lame_gain(dsp.MP3_BITRATE)
+    assert dsp._encode_mp3_split(x, dsp.MP3_BITRATE, gain, 2) is None
+    assert dsp.encode_mp3(clip(x)) == single
+
+
+_SPLIT_SCRIPT = """
+import hashlib, numpy as np
+from thongtincoso.speech import dsp
+from thongtincoso.speech.clip import Clip
+from thongtincoso.speech.tests import audio_samples as s
+c = Clip(s.speech_like(65.0, seed=22) * np.float32(0.3), 48000)
+print(hashlib.sha256(dsp.encode_mp3(c)).hexdigest())
+"""
+
+
+def test_split_mp3_is_deterministic_across_processes() -> None:
+    c = clip(s.speech_like(65.0, seed=22) * np.float32(0.3))
+    mp3 = dsp.encode_mp3(c)
+    assert dsp.encode_mp3(c) == mp3
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", _SPLIT_SCRIPT],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env=env,
+    ).stdout.split()
+    assert out == [hashlib.sha256(mp3).hexdigest()]
+
+
 # --- Decoding -----------------------------------------------------------------------------------
 
 
