@@ -194,12 +194,34 @@ def job_start(
     return job
 
 
+def may_cancel(actor: Any, job: JobStatus) -> bool:
+    """Whoever started a job may cancel it, and so may whoever manages its unit; the system
+    (no actor) always may."""
+    if actor is None:
+        return True
+    if job.created_by_id is not None and job.created_by_id == getattr(actor, "pk", None):
+        return True
+    from thongtincoso.accounts import policy
+    from thongtincoso.accounts.roles import Action
+
+    return job.unit is not None and policy.may(actor, Action.MANAGE_USERS, job.unit)
+
+
 def job_cancel(job: JobStatus, *, actor: Any) -> bool:
     """Ask a queued or running job to stop. Returns False when it had already finished.
 
     A queued job is cancelled before it starts; a running one stops at its next progress update.
+    Raises PermissionDeniedError for someone who neither started it nor manages its unit.
     """
+    from django.utils.translation import gettext as _
+
     from thongtincoso.audit.services import audit_record
+    from thongtincoso.core.errors import PermissionDeniedError
+
+    if not may_cancel(actor, job):
+        raise PermissionDeniedError(
+            _("Only whoever started this job, or manages its unit, may cancel it.")
+        )
 
     updated = JobStatus.objects.filter(
         pk=job.pk, state__in=[JobState.QUEUED, JobState.RUNNING]

@@ -31,7 +31,7 @@ from thongtincoso.core.errors import (
     PermissionDeniedError,
     ServiceError,
 )
-from thongtincoso.jobs.models import JobState, JobStatus
+from thongtincoso.jobs.models import JobStatus
 from thongtincoso.units.models import Unit
 
 from . import dsp, pipeline
@@ -664,7 +664,3 @@ def audio_remove(*, actor: User | None, bulletin: Bulletin) -> None:
             unit=bulletin.unit,
             before={"sha256": before},
         )
-
-
-def render_failed_message(job: JobStatus) -> str:
-    return job.message if job.state == JobState.FAILED else ""

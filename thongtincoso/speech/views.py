@@ -37,6 +37,7 @@ from .forms import (
 )
 from .messages import message_for
 from .models import Abbreviation
+from .normalizer import normalize
 
 PREVIEW_MAX_CHARS = 300
 IMMUTABLE_MAX_AGE = 365 * 24 * 3600
@@ -326,7 +327,7 @@ def unit_preview(request: HttpRequest, code: str) -> HttpResponse:
     form = PreviewForm(request.POST)
     spoken, error = "", ""
     if form.is_valid():
-        spoken = services_normalize(unit, form.cleaned_data["text"])
+        spoken = normalize(form.cleaned_data["text"], services.reading_options_for(unit))
         if not spoken:
             error = _("Nothing in this text can be read aloud.")
     else:
@@ -342,12 +343,6 @@ def unit_preview(request: HttpRequest, code: str) -> HttpResponse:
         },
         status=200 if not error else 400,
     )
-
-
-def services_normalize(unit: Any, text: str) -> str:
-    from .normalizer import normalize
-
-    return normalize(text, services.reading_options_for(unit))
 
 
 @login_required

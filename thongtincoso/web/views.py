@@ -24,7 +24,7 @@ from thongtincoso.accounts import services as accounts
 from thongtincoso.accounts.models import User
 from thongtincoso.accounts.roles import Action
 from thongtincoso.audit.selectors import audit_records_visible
-from thongtincoso.core.errors import ServiceError
+from thongtincoso.core.errors import PermissionDeniedError, ServiceError
 from thongtincoso.jobs.selectors import jobs_visible
 from thongtincoso.jobs.services import PERIODIC_REGISTRY
 from thongtincoso.units import selectors as unit_selectors
@@ -599,10 +599,11 @@ def job_cancel(request: HttpRequest, job_id: str) -> HttpResponse:
 
     user = policy.acting_user(request)
     job = get_object_or_404(jobs_visible(user), pk=job_id)
-    started_it = job.created_by_id is not None and job.created_by_id == getattr(user, "pk", None)
-    if not started_it and not (job.unit and policy.may(user, Action.MANAGE_USERS, job.unit)):
-        raise PermissionDenied
-    if not cancel(job, actor=user):
+    try:
+        finished_before = not cancel(job, actor=user)
+    except PermissionDeniedError as exc:
+        raise PermissionDenied(str(exc.message)) from exc
+    if finished_before:
         messages.info(request, _("The job had already finished."))
     # An htmx caller (the bulletin's audio panel) names the partial to show next.
     panel = request.POST.get("panel", "")
