@@ -130,6 +130,8 @@ DOC_RE = re.compile(
     r"(?<![\w/.,])(?P<num>\d+)(?:/(?P<year>\d{4}))?/"
     r"(?P<code>[A-ZĐ][A-Za-zĐđ0-9]*(?:[-–][A-ZĐ][A-Za-zĐđ0-9]*)*)(?![\w])"
 )
+# The rest of the sentence says "của …" (whose document it is).
+_NAMES_ISSUER_RE = re.compile(r"[^.;!?\n]*?(?<!\w)của(?!\w)", re.IGNORECASE)
 _CODE_PART_RE = re.compile(r"(?P<letters>[A-Za-zĐđ]+)(?P<digits>\d*)")
 
 
@@ -143,6 +145,23 @@ def _issuer(part: str, reader: Reader) -> str | None:
     return words
 
 
+def _issuer_named_after(match: Match, parts: list[str], reader: Reader) -> bool:
+    """Does the rest of the sentence say "của <this document's issuer>"?"""
+    named = _NAMES_ISSUER_RE.match(_after(match, 80))
+    if not named:
+        return False
+    following = _after(match, 80)[named.end() : named.end() + 40].lower()
+    for part in parts:
+        issuer = _issuer(part, reader)
+        letters = _CODE_PART_RE.fullmatch(part)
+        if not issuer or letters is None:
+            continue
+        code = re.escape(letters["letters"].lower())
+        if issuer.lower() in following or re.search(rf"(?<!\w){code}(?!\w)", following):
+            return True
+    return False
+
+
 def _document(match: Match, reader: Reader) -> str:
     words = [reader.integer(match["num"])]
     if match["year"]:
@@ -154,6 +173,10 @@ def _document(match: Match, reader: Reader) -> str:
         # "Nghị định số 49/2024/NĐ-CP": the type was just said, do not repeat it.
         if doc_type not in _before(match, 30).lower():
             words.append(doc_type)
+    if _issuer_named_after(match, parts, reader):
+        # "… 49/2024/NĐ-CP của Chính phủ", "1234/QĐ-UBND ngày … của UBND tỉnh": the sentence names
+        # the issuer itself, so its code is not read (it would say "của Chính phủ" twice).
+        return _pad(" ".join(words))
     said_of = False
     for part in parts:
         issuer = _issuer(part, reader)
