@@ -80,10 +80,6 @@ class JobProgress:
         if not updated and JobStatus.objects.filter(pk=self.job_id).exists():
             raise JobCancelled()
 
-    def check_cancelled(self) -> None:
-        if self.job_id and JobStatus.objects.filter(pk=self.job_id, cancel_requested=True).exists():
-            raise JobCancelled()
-
 
 def job_task(
     *,

@@ -24,6 +24,8 @@ from thongtincoso.units.selectors import unit_for
 
 from . import pipeline, services
 from .engines.base import MAX_RATE, MIN_RATE
+from .errors import SpeechError
+from .messages import message_for
 from .models import AudioAsset, AudioSource
 from .normalizer import ReadingOptions, count_syllables, normalize, split_sentences
 
@@ -195,20 +197,14 @@ def speech_normalize(request: HttpRequest, payload: NormalizeIn) -> dict[str, An
             raise Http404(f"No unit with code {payload.unit!r}")
         options = services.reading_options_for(unit)
     if not payload.text.strip():
-        raise ServiceError("text: " + str(_empty_message()), field="text")
+        # Named like schema errors ("text: …"), so API clients see which field to fix.
+        raise ServiceError(f"text: {message_for(SpeechError('text_empty'))}", field="text")
     spoken = normalize(payload.text, options)
     return {
         "spoken": spoken,
         "sentences": split_sentences(spoken),
         "syllables": count_syllables(spoken),
     }
-
-
-def _empty_message() -> str:
-    from .errors import SpeechError
-    from .messages import message_for
-
-    return message_for(SpeechError("text_empty"))
 
 
 @router.post(

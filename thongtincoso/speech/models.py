@@ -74,7 +74,7 @@ class AudioAsset(models.Model):
     integrated_lufs = models.FloatField(_("integrated loudness (LUFS)"))
     true_peak_dbtp = models.FloatField(_("true peak (dBTP)"))
     target_lufs = models.FloatField(_("loudness target (LUFS)"))
-    sample_rate = models.PositiveIntegerField(_("sample rate"))
+    sample_rate = models.PositiveIntegerField(_("sample rate of the MP3"))
     source = models.CharField(_("source"), max_length=16, choices=AudioSource.choices)
     # Hash of everything that determined this audio; the cache key of renderings and uploads.
     render_key = models.CharField(_("input key"), max_length=64, unique=True, null=True, blank=True)

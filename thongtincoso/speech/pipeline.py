@@ -67,7 +67,7 @@ class Rendered:
     mp3: bytes
     opus: bytes
     loudness: dsp.Loudness  # measured on the clip that was encoded
-    sample_rate: int
+    sample_rate: int  # of the MP3, the file devices play
 
 
 def prepare_script(text: str, reading: ReadingOptions) -> Script:
@@ -189,7 +189,7 @@ def finish(
         margin += loudness.true_peak_dbtp - MAX_TRUE_PEAK + 0.2
     if progress:
         progress("encoding", 3, 3)
-    return Rendered(mp3=mp3, opus=opus, loudness=loudness, sample_rate=normalised.sample_rate)
+    return Rendered(mp3=mp3, opus=opus, loudness=loudness, sample_rate=dsp.MP3_RATE)
 
 
 def _encode_and_measure(clip: Clip) -> tuple[bytes, bytes, dsp.Loudness]:

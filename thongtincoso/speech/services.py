@@ -66,6 +66,9 @@ MAX_UPLOAD_BYTES = 90 * 1024 * 1024
 MAX_ABBREVIATION_WRITTEN = 40
 MAX_ABBREVIATION_SPOKEN = 200
 
+# What a unit's own settings row holds besides its jingles (copied when a unit gets its own row).
+SETTINGS_FIELDS = ("engine", "voice", "rate", "thousand", "odd", "target_lufs")
+
 # Who may change how a unit's bulletins sound: its administrators and its broadcast operators.
 SETTINGS_ACTIONS = (Action.MANAGE_USERS, Action.BROADCAST)
 
@@ -78,7 +81,9 @@ def _require_unit(actor: User | None, unit: Unit, actions: tuple[str, ...]) -> N
     if any(policy.may(actor, a, unit) for a in actions):
         return
     if policy.may(actor, Action.VIEW, unit):
-        raise PermissionDeniedError(_("You are not allowed to change this unit's speech settings."))
+        raise PermissionDeniedError(
+            _("You are not allowed to change this unit's speech settings or abbreviations.")
+        )
     raise NotFoundError(_("Unit not found."))
 
 
@@ -174,7 +179,7 @@ def speech_settings_update(
             % {"min": MIN_TARGET_LUFS, "max": MAX_TARGET_LUFS},
             field="target_lufs",
         )
-    fields = ("engine", "voice", "rate", "thousand", "odd", "target_lufs")
+    fields = SETTINGS_FIELDS
     with transaction.atomic():
         current = SpeechSettings.objects.select_for_update().filter(unit=unit).first()
         before = {f: getattr(current, f) for f in fields} if current else None
@@ -219,10 +224,7 @@ def jingle_set(
             # The unit gets its own row, starting from what it inherited.
             current = SpeechSettings(
                 unit=unit,
-                **{
-                    f: getattr(inherited, f)
-                    for f in ("engine", "voice", "rate", "thousand", "odd", "target_lufs")
-                },
+                **{f: getattr(inherited, f) for f in SETTINGS_FIELDS},
                 intro=inherited.intro,
                 outro=inherited.outro,
             )

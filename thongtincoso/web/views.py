@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
@@ -607,7 +608,13 @@ def job_cancel(request: HttpRequest, job_id: str) -> HttpResponse:
         messages.info(request, _("The job had already finished."))
     # An htmx caller (the bulletin's audio panel) names the partial to show next.
     panel = request.POST.get("panel", "")
-    if request.htmx and panel.startswith("/") and not panel.startswith("//"):  # type: ignore[attr-defined]
+    if (
+        request.htmx  # type: ignore[attr-defined]
+        and panel
+        and url_has_allowed_host_and_scheme(
+            panel, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+    ):
         return redirect(panel)
     return redirect(safe_next(request, reverse("web:job_progress", args=[job.pk])))
 

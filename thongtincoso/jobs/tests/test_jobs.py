@@ -338,3 +338,21 @@ def test_cancel_page_is_for_the_starter_or_the_unit_admin(
     assert job.cancel_requested
     assert job.state == JobState.RUNNING
     assert client_for(starter).get(url).status_code == 405
+
+
+def test_cancel_follows_only_a_panel_address_on_this_site(tree, make_user, client_for):
+    starter = make_user("editor74", tree.hoankiem, role=Role.EDITOR)
+    url = "/jobs/{}/cancel/"
+    for panel, expected in (
+        ("https://evil.example/x", "/jobs/"),
+        ("/\\evil.example/x", "/jobs/"),
+        ("/speech/bulletins/1/audio/", "/speech/bulletins/1/audio/"),
+    ):
+        job = JobStatus.objects.create(
+            name="x", created_by=starter, unit=tree.hoankiem, state=JobState.RUNNING
+        )
+        response = client_for(starter).post(
+            url.format(job.pk), {"panel": panel}, HTTP_HX_REQUEST="true"
+        )
+        assert response.status_code == 302
+        assert response["Location"].startswith(expected), (panel, response["Location"])

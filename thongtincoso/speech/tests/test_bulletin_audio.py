@@ -11,6 +11,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import pyloudnorm
 import pytest
@@ -76,6 +77,9 @@ def test_rendering_makes_loudness_normalised_mp3_and_opus_named_by_their_hash(
     assert hashlib.sha256(mp3).hexdigest() == asset.sha256
     assert asset.mp3.name.endswith(f"{asset.sha256}.mp3")
     assert hashlib.sha256(opus).hexdigest() == asset.opus_sha256
+    # The recorded rate is the MP3's own (what devices play), read back from the file.
+    with av.open(io.BytesIO(mp3)) as container:
+        assert asset.sample_rate == container.streams.audio[0].rate == dsp.MP3_RATE
     lufs, peak = _measure(mp3)
     assert abs(lufs - (-16.0)) <= 0.5
     assert peak <= -1.5
