@@ -32,6 +32,11 @@ REDIS_URL: str = env.str("REDIS_URL", default="")
 # Empty means devices only poll (push is an optimisation, never a requirement).
 MQTT_URL: str = env.str("MQTT_URL", default="")
 
+# Devices' rendered manifests, one file per device at an unguessable name (docs/device-protocol.md).
+# Behind nginx this directory is served directly (deploy/nginx/ttcs.conf); on several app servers
+# it must be shared storage.
+MANIFEST_ROOT: str = env.str("TTCS_MANIFEST_ROOT", default=str(VAR_DIR / "manifests"))
+
 MEDIA_ROOT: str = env.str("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 MEDIA_URL: str = env.str("MEDIA_URL", default="/media/")
 # S3-compatible object storage for media in a scaled-out deployment (django-storages, later).

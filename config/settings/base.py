@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "thongtincoso.notifications",
     "thongtincoso.bulletins",
     "thongtincoso.speech",
+    "thongtincoso.radio",
     "thongtincoso.portal",
     "thongtincoso.web",
 ]
@@ -173,6 +174,7 @@ else:
     HUEY.update({"huey_class": "huey.SqliteHuey", "filename": str(VAR_DIR / "huey.sqlite3")})
 
 MQTT_URL = E.MQTT_URL
+TTCS_MANIFEST_ROOT = E.MANIFEST_ROOT
 
 EMAIL_CONFIG = E.env.email_url_config(E.EMAIL_URL)
 vars().update(EMAIL_CONFIG)

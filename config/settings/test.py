@@ -1,5 +1,6 @@
 """Test settings: SQLite by default, PostgreSQL when DATABASE_URL is set (CI runs both)."""
 
+import tempfile
 from pathlib import Path
 
 from config import env as E
@@ -27,5 +28,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 E.VAR_DIR.mkdir(parents=True, exist_ok=True)
+# Each run writes device manifests to its own directory (tests that read them use tmp_path).
+TTCS_MANIFEST_ROOT = tempfile.mkdtemp(prefix="ttcs-manifests-")
 # whitenoise warns about a missing STATIC_ROOT; tests serve static files through the finders.
 Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
