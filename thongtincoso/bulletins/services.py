@@ -64,6 +64,18 @@ if TYPE_CHECKING:
 # for every publication, `emergency_relayed` with the communes whose stations must air at once.
 bulletin_published = Signal()  # kwargs: bulletin
 emergency_relayed = Signal()  # kwargs: bulletin, commune_ids
+# A published bulletin left the air (withdrawn, expired, reopened as a draft): plans drop it.
+bulletin_unpublished = Signal()  # kwargs: bulletin
+# A commune decided on a relayed item (accepted, declined, reordered): its station re-plans.
+delivery_changed = Signal()  # kwargs: delivery
+
+
+def _send_unpublished(bulletin: Bulletin) -> None:
+    transaction.on_commit(lambda: bulletin_unpublished.send(sender=Bulletin, bulletin=bulletin))
+
+
+def _send_delivery_changed(delivery: Delivery) -> None:
+    transaction.on_commit(lambda: delivery_changed.send(sender=Delivery, delivery=delivery))
 
 RELAY_BATCH = 1000
 MAX_TAGS = 10
@@ -650,6 +662,7 @@ def bulletin_withdraw(*, actor: User | None, bulletin: Bulletin, reason: str) ->
         current.end_reason = reason[:500]
         current.save(update_fields=["status", "ended_at", "end_reason", "updated_at"])
         _audit_transition(actor, current, "withdraw", before, reason=reason)
+        _send_unpublished(current)
     return current
 
 
@@ -677,6 +690,8 @@ def bulletin_reopen(*, actor: User | None, bulletin: Bulletin) -> Bulletin:
             ]
         )
         _audit_transition(actor, current, "reopen", before)
+        if before in (Status.PUBLISHED, Status.WITHDRAWN, Status.EXPIRED):
+            _send_unpublished(current)
     return current
 
 
@@ -734,6 +749,7 @@ def bulletins_expire_due(*, now: dt.datetime | None = None) -> int:
             current.ended_at = now
             current.save(update_fields=["status", "ended_at", "updated_at"])
             _audit_transition(None, current, "expire", Status.PUBLISHED)
+            _send_unpublished(current)
             count += 1
     return count
 
@@ -925,6 +941,7 @@ def delivery_accept(
         _audit_delivery(
             actor, current, "accept", before, air_from=air_from.isoformat() if air_from else None
         )
+        _send_delivery_changed(current)
     return current
 
 
@@ -951,6 +968,7 @@ def delivery_decline(*, actor: User | None, delivery: Delivery, reason: str) -> 
         current.decided_at = timezone.now()
         current.save()
         _audit_delivery(actor, current, "decline", before, reason=reason)
+        _send_delivery_changed(current)
     return current
 
 
@@ -981,6 +999,8 @@ def delivery_reorder(*, actor: User | None, commune: Unit, delivery_ids: list[in
             object_repr=commune.name,
             after={"order": delivery_ids},
         )
+        if items:  # one commune, one station: a single notice is enough
+            _send_delivery_changed(next(iter(items.values())))
     return len(items)
 
 

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage, storages
 from django.db import IntegrityError, transaction
+from django.dispatch import Signal
 from django.utils.translation import gettext as _
 
 from thongtincoso.accounts import policy
@@ -54,6 +55,10 @@ from .models import (
     asset_name,
 )
 from .normalizer import ReadingOptions
+
+# Sent after a bulletin's programme audio was rendered (broadcasting re-plans on it). Uploads and
+# removals happen only while the bulletin is a draft, so they never change what is on the air.
+audio_changed = Signal()  # kwargs: bulletin
 
 if TYPE_CHECKING:
     from thongtincoso.accounts.models import User
@@ -606,6 +611,8 @@ def render_bulletin(row_id: int, progress: Any = None) -> dict[str, Any]:
             unit=bulletin.unit,
             after={"sha256": asset.sha256, "cached": cached, "duration": asset.duration},
         )
+        # A published bulletin's audio arriving (rendered on publication) puts it on the air.
+        transaction.on_commit(lambda: audio_changed.send(sender=BulletinAudio, bulletin=bulletin))
     return {
         "sha256": asset.sha256,
         "duration": asset.duration,
