@@ -1,36 +1,36 @@
 """What other apps' events mean for the radio: re-plan stations, start emergencies.
 
 The receivers live in receivers.py (planning) and emergencies.py; they are imported when an event
-arrives, so loading the app never depends on them.
+arrives, so loading the app does not import the whole radio stack.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 
-def _receiver(module: str, name: str) -> Any:
-    try:  # INTEGRATION-TODO: drop this guard once every module exists
-        return getattr(importlib.import_module(f"thongtincoso.radio.{module}"), name)
-    except (ModuleNotFoundError, AttributeError):
-        return lambda *a, **k: None
-
-
 def _bulletin_changed(sender: Any, bulletin: Any, **kwargs: Any) -> None:
-    _receiver("receivers", "on_bulletin_changed")(sender, bulletin=bulletin, **kwargs)
+    from .receivers import on_bulletin_changed
+
+    on_bulletin_changed(sender, bulletin=bulletin, **kwargs)
 
 
 def _delivery_changed(sender: Any, delivery: Any, **kwargs: Any) -> None:
-    _receiver("receivers", "on_delivery_changed")(sender, delivery=delivery, **kwargs)
+    from .receivers import on_delivery_changed
+
+    on_delivery_changed(sender, delivery=delivery, **kwargs)
 
 
 def _audio_changed(sender: Any, bulletin: Any, **kwargs: Any) -> None:
-    _receiver("receivers", "on_audio_changed")(sender, bulletin=bulletin, **kwargs)
+    from .receivers import on_audio_changed
+
+    on_audio_changed(sender, bulletin=bulletin, **kwargs)
 
 
 def _emergency_relayed(sender: Any, bulletin: Any, commune_ids: list[int], **kwargs: Any) -> None:
-    _receiver("emergencies", "on_emergency_relayed")(sender, bulletin=bulletin, commune_ids=commune_ids, **kwargs)
+    from .emergencies import on_emergency_relayed
+
+    on_emergency_relayed(sender, bulletin=bulletin, commune_ids=commune_ids, **kwargs)
 
 
 def connect() -> None:

@@ -2,9 +2,4 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-
-for _name in ("planner", "radio_tasks"):  # INTEGRATION-TODO: plain imports once both exist
-    with contextlib.suppress(ModuleNotFoundError):
-        importlib.import_module(f"thongtincoso.radio.{_name}")
+from . import planner, radio_tasks  # noqa: F401  (registers their tasks and periodic tasks)
