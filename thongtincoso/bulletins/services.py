@@ -77,6 +77,7 @@ def _send_unpublished(bulletin: Bulletin) -> None:
 def _send_delivery_changed(delivery: Delivery) -> None:
     transaction.on_commit(lambda: delivery_changed.send(sender=Delivery, delivery=delivery))
 
+
 RELAY_BATCH = 1000
 MAX_TAGS = 10
 DEFAULT_CHANNELS = [Channel.RADIO, Channel.PORTAL]

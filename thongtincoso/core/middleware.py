@@ -113,10 +113,26 @@ class RejectNulBytesMiddleware:
         for key, values in request.GET.lists():
             if "\x00" in key or any("\x00" in v for v in values):
                 return True
-        if request.content_type == "application/json":
+        if request.content_type == "application/json" and _body_readable(request):
             body = request.body
             return b"\x00" in body or b"\\u0000" in body.lower()
         return False
+
+
+def _body_readable(request: HttpRequest) -> bool:
+    """Whether reading the body here is safe: a declared length within Django's limit.
+
+    A missing, malformed or too large Content-Length is left to the view (the device API answers
+    413 and counts the fault; others get Django's own 400), instead of failing here first.
+    """
+    from django.conf import settings
+
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return False
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return length >= 0 and (limit is None or length <= limit)
 
 
 class ApiJsonErrorsMiddleware:
