@@ -402,10 +402,10 @@ def embedded(report: Report, work: Path) -> dict[str, Any]:
 
 
 def nginx_location() -> str:
-    """The `/device-manifests/` location block of deploy/nginx/ttcs.conf, as shipped."""
+    """The device-manifests location block of deploy/nginx/ttcs.conf, as shipped."""
     text = (ROOT / "deploy" / "nginx" / "ttcs.conf").read_text()
-    start = text.index("    location /device-manifests/ {")
-    depth, i = 0, text.index("{", start)
+    start = text.index('    location ~ "^/device-manifests/')
+    depth, i = 0, text.index('" {\n', start) + 2  # the block's brace, not the regex's
     while True:
         if text[i] == "{":
             depth += 1
@@ -425,9 +425,7 @@ def through_nginx(report: Report, work: Path) -> dict[str, Any]:
     plain_dir.mkdir()
     plain = plain_dir / "plain.json"
     plain.write_bytes(os.urandom(sample.stat().st_size))
-    location = nginx_location().replace(
-        "alias /var/lib/ttcs/manifests/;", f"alias {manifest_root}/;"
-    )
+    location = nginx_location().replace("/var/lib/ttcs/manifests/", f"{manifest_root}/")
     conf = work / "nginx.conf"
     conf.write_text(
         f"""

@@ -190,9 +190,9 @@ def device_endpoint(
 
 
 def _poll_interval(device: Device) -> int:
-    from .manifests import _poll_interval as poll_interval
+    from .slots import broadcast_rules_for
 
-    return poll_interval(device.commune)
+    return int(broadcast_rules_for(device.commune).poll_interval_seconds)
 
 
 def _mqtt_topics(device: Device) -> list[str]:

@@ -18,12 +18,15 @@ The answers are the same as radio/device_views.py's `_file_response` (tested sid
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .credentials import capability_for, manifest_path
+from django.conf import settings
+
 from .manifests import etag_for
 
 API_MANIFEST = "/api/device/v1/manifest"
@@ -50,33 +53,44 @@ def _etag_matches(header: str, etag: str) -> bool:
     return False
 
 
-def _manifest_file(environ: dict[str, Any]) -> str | None:
-    """The file a poll asks for, or None when this request is not a poll we can answer."""
-    path = environ.get("PATH_INFO", "")
-    if path == API_MANIFEST:
-        scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or len(token) > _MAX_TOKEN:
-            return None
-        return str(manifest_path(capability_for(token)))
-    if path.startswith(FILE_PREFIX):
-        match = _FILE_RE.match(path)
-        return str(manifest_path(match.group(1))) if match else None
-    return None
-
-
 class ManifestFastPath:
-    """WSGI middleware: answer manifest polls from the files, pass everything else on."""
+    """WSGI middleware: answer manifest polls from the files, pass everything else on.
+
+    Settings are read once, when the server starts (as every other setting is); the file names
+    are the same as credentials.manifest_path gives (a test checks it).
+    """
 
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
+        self.root = str(settings.TTCS_MANIFEST_ROOT)
+        self.key = settings.SECRET_KEY.encode()
+
+    def _file(self, capability: str) -> str:
+        return f"{self.root}/{capability[:2]}/{capability}.json"
+
+    def _manifest_file(self, environ: dict[str, Any]) -> str | None:
+        """The file a poll asks for, or None when this request is not a poll we can answer."""
+        path = environ.get("PATH_INFO", "")
+        if path == API_MANIFEST:
+            scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+            token = token.strip()
+            if scheme.lower() != "bearer" or not token or len(token) > _MAX_TOKEN:
+                return None
+            # credentials.capability_for, inlined with the key read once.
+            digest = hashlib.sha256(token.encode()).hexdigest()
+            message = f"manifest:{digest}".encode()
+            return self._file(hmac.new(self.key, message, hashlib.sha256).hexdigest())
+        if path.startswith(FILE_PREFIX):
+            match = _FILE_RE.match(path)
+            return self._file(match.group(1)) if match else None
+        return None
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "")
         if method in ("GET", "HEAD"):
-            name = _manifest_file(environ)
+            name = self._manifest_file(environ)
             if name is not None:
                 answer = self._from_file(name, environ, start_response, head=method == "HEAD")
                 if answer is not None:
@@ -88,11 +102,14 @@ class ManifestFastPath:
         name: str, environ: dict[str, Any], start_response: Callable[..., Any], *, head: bool
     ) -> list[bytes] | None:
         try:
+            # The common case, "nothing changed", costs one stat() and no open().
+            etag = etag_for(os.stat(name))
+            if _etag_matches(environ.get("HTTP_IF_NONE_MATCH", ""), etag):
+                start_response("304 Not Modified", [("ETag", etag), *_COMMON_HEADERS])
+                return []
             with open(name, "rb") as stream:
+                # The ETag of the bytes actually sent (the file may have been replaced since).
                 etag = etag_for(os.fstat(stream.fileno()))
-                if _etag_matches(environ.get("HTTP_IF_NONE_MATCH", ""), etag):
-                    start_response("304 Not Modified", [("ETag", etag), *_COMMON_HEADERS])
-                    return []
                 body = stream.read()
         except (FileNotFoundError, NotADirectoryError):
             return None  # Django decides: render now, or 401/404

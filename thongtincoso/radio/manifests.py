@@ -112,15 +112,6 @@ def _live_emergencies(now: dt.datetime) -> list[Emergency]:
     )
 
 
-def _poll_interval(commune: Unit) -> int:
-    try:
-        from .slots import broadcast_rules_for
-    except ImportError:
-        return DEFAULT_POLL_INTERVAL
-    rules = broadcast_rules_for(commune)
-    return int(getattr(rules, "poll_interval_seconds", DEFAULT_POLL_INTERVAL))
-
-
 def _plain_text(body: str) -> str:
     text = re.sub(r"(?i)<br\s*/?>|</(p|div|li|h[1-6]|tr)>", "\n", body or "")
     text = html.unescape(strip_tags(text))
@@ -197,8 +188,10 @@ def _batch(devices: Sequence[Device], now: dt.datetime) -> _Batch:
         device_id__in=[d.pk for d in devices], state=CommandState.QUEUED
     ).order_by("created_at", "id"):
         batch.commands[command.device_id].append(command)
-    for commune_id, commune in communes.items():
-        batch.poll_intervals[commune_id] = _poll_interval(commune)
+    from .slots import broadcast_rules_by_unit
+
+    for commune_id, rules in broadcast_rules_by_unit(communes.values()).items():
+        batch.poll_intervals[commune_id] = int(rules.poll_interval_seconds)
     for commune_id in {d.commune_id for d in devices if d.kind == DeviceKind.EBOARD}:
         batch.eboard[commune_id] = _eboard_items(communes[commune_id], start, end)
     return batch

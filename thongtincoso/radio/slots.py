@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -24,7 +25,7 @@ from thongtincoso.core.errors import (
     ServiceError,
     full_clean_or_raise,
 )
-from thongtincoso.units.models import Unit, UnitKind
+from thongtincoso.units.models import PATH_SEGMENT_WIDTH, Unit, UnitKind
 
 from .models import BroadcastRules, Enforcement, Filler, QueueOrder, Slot, Station
 from .schedule import local_date, occurrences, parse_rrule
@@ -158,6 +159,29 @@ def broadcast_rules_for(unit: Unit) -> BroadcastRules:
         .first()
     )
     return own if own is not None else BroadcastRules(unit=unit)
+
+
+def broadcast_rules_by_unit(units: Iterable[Unit]) -> dict[int, BroadcastRules]:
+    """`broadcast_rules_for` of many units in one query: {unit id: rules in force}.
+
+    Every ancestor path of every unit is looked up at once; the deepest row wins, as above.
+    """
+    units = list(units)
+    width = PATH_SEGMENT_WIDTH
+    paths = {u.path[:i] for u in units for i in range(width, len(u.path) + 1, width)}
+    rows = {
+        r.unit.path: r
+        for r in BroadcastRules.objects.filter(unit__path__in=paths).select_related("unit")
+    }
+    result: dict[int, BroadcastRules] = {}
+    for unit in units:
+        found = None
+        for i in range(len(unit.path), 0, -width):
+            found = rows.get(unit.path[:i])
+            if found is not None:
+                break
+        result[unit.pk] = found if found is not None else BroadcastRules(unit=unit)
+    return result
 
 
 def _rules_snapshot(rules: BroadcastRules) -> dict[str, Any]:

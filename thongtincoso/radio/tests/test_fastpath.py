@@ -104,3 +104,15 @@ def test_what_the_fast_path_cannot_answer_goes_to_django(device):
     # Other methods and paths are not the fast path's business.
     assert call("/api/device/v1/manifest", method="POST").status in (401, 405)
     assert call("/healthz").status == 200
+
+
+def test_the_fast_path_names_the_same_file_as_the_credentials_module(device):
+    _dev, credential = device
+    app = ManifestFastPath(get_wsgi_application())
+    capability = credentials.capability_for(credential)
+    expected = str(credentials.manifest_path(capability))
+    bearer = {"PATH_INFO": "/api/device/v1/manifest", "HTTP_AUTHORIZATION": f"Bearer {credential}"}
+    assert app._manifest_file(bearer) == expected
+    assert app._manifest_file({"PATH_INFO": f"/device-manifests/{capability}.json"}) == expected
+    assert app._manifest_file({"PATH_INFO": "/device-manifests/../../etc/passwd.json"}) is None
+    assert app._manifest_file({"PATH_INFO": "/api/device/v1/manifest"}) is None

@@ -244,3 +244,18 @@ def test_queue_reorder(
         second.pk: 2,
     }
     assert AuditRecord.objects.filter(action="radio.queue.reorder").count() == 2
+
+
+def test_rules_of_many_units_at_once_match_one_by_one(tree: Any, django_assert_num_queries) -> None:
+    """The manifests' bulk lookup gives every unit the same rules as the one-unit lookup."""
+    BroadcastRules.objects.create(unit=tree.hanoi, poll_interval_seconds=30)
+    BroadcastRules.objects.create(unit=tree.cuanam, poll_interval_seconds=5)
+    units = [tree.hoankiem, tree.cuanam, tree.zone, tree.saigon, tree.hanoi]
+    with django_assert_num_queries(1):
+        bulk = svc.broadcast_rules_by_unit(units)
+    for unit in units:
+        assert bulk[unit.pk].poll_interval_seconds == (
+            svc.broadcast_rules_for(unit).poll_interval_seconds
+        )
+    assert [bulk[u.pk].poll_interval_seconds for u in units] == [30, 5, 30, 60, 30]
+    assert bulk[tree.saigon.pk].pk is None  # nothing set above Sài Gòn: the defaults
