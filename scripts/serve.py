@@ -1,14 +1,14 @@
 """Run the web server and the background worker together, for `make demo`.
 
 A tiny supervisor (standard library only) so the demo needs neither systemd nor honcho:
-- starts gunicorn (config.wsgi:application) and the Huey worker (manage.py run_huey);
+- starts granian (config.wsgi:application) and the Huey worker (manage.py run_huey);
 - on Ctrl-C or SIGTERM stops both gracefully (then SIGKILL after a grace period) and exits 0;
 - if either child dies on its own, stops the other and exits non-zero, so a crash is never
   hidden behind a half-working demo.
 
 Each child runs in its own session (process group): Ctrl-C in the terminal reaches only this
 supervisor, which then shuts the children down in order, and SIGKILL to the group also reaches
-gunicorn's worker processes.
+granian's worker processes.
 
 Environment: HOST (default 127.0.0.1), PORT (default 8000), DJANGO_SETTINGS_MODULE (default
 config.settings.dev).
@@ -28,7 +28,7 @@ from types import FrameType
 
 ROOT = Path(__file__).resolve().parent.parent
 GRACE_SECONDS = 15  # how long a child may take to stop before it is killed
-STARTUP_SECONDS = 30  # how long to wait for gunicorn to accept connections
+STARTUP_SECONDS = 30  # how long to wait for the web server to accept connections
 
 
 def port_open(host: str, port: int) -> bool:
@@ -42,7 +42,7 @@ def port_open(host: str, port: int) -> bool:
 def stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
     """Ask every running child to stop gracefully, wait, then SIGKILL the stragglers' groups.
 
-    Graceful means SIGTERM for gunicorn (finish requests in flight) but SIGINT for the Huey
+    Graceful means SIGTERM for granian (finish requests in flight) but SIGINT for the Huey
     consumer (finish running jobs; SIGTERM would stop it at once), as the systemd units do.
     """
     for name, proc in children.items():
@@ -59,6 +59,24 @@ def stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
             proc.wait()
 
 
+def web_command(host: str, port: int) -> list[str]:
+    """The web server of `make demo` (bench/bench_radio.py measures exactly this command).
+
+    granian (ADR 0014): its HTTP handling is native code, so the device manifest polls that the
+    WSGI fast path answers with one stat() are not held back by the server itself; Django's pages
+    run in its blocking threads as they did under gunicorn's.
+    """
+    return [
+        # `python -m granian` from this interpreter: the venv's granian, whatever PATH says.
+        *(sys.executable, "-m", "granian", "--interface", "wsgi"),
+        *("--host", host, "--port", str(port)),
+        # Two processes (one per core here); threads cover requests that wait on the database.
+        *("--workers", "2", "--blocking-threads", "4"),
+        *("--access-log", "--respawn-failed-workers"),
+        "config.wsgi:application",
+    ]
+
+
 def main() -> int:
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
@@ -71,15 +89,8 @@ def main() -> int:
         print(f"serve: port {port} on {host} is already in use; try PORT=8001", file=sys.stderr)
         return 2
 
-    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     commands = {
-        # `python -m gunicorn` from this interpreter: the venv's gunicorn, whatever PATH says.
-        "web": [
-            *(sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", bind),
-            *("--workers", "2", "--threads", "4", "--access-logfile", "-"),
-            # No control socket in ~/.gunicorn: two demos on different ports must not collide.
-            "--no-control-socket",
-        ],
+        "web": web_command(host, port),
         "worker": [sys.executable, "manage.py", "run_huey"],
     }
 

@@ -89,11 +89,16 @@ class _BadRequest(Exception):
         self.detail, self.status, self.field = detail, status, field
 
 
+def _json_response(body: Any, *, status: int = 200) -> JsonResponse:
+    # Vietnamese as it is, not as \u escapes (like /api/v1/); still valid JSON.
+    return JsonResponse(body, status=status, json_dumps_params={"ensure_ascii": False})
+
+
 def _error(detail: str, status: int, field: str | None = None) -> JsonResponse:
     body: dict[str, Any] = {"detail": detail}
     if field:
         body["field"] = field
-    response = JsonResponse(body, status=status)
+    response = _json_response(body, status=status)
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="ttcs-device"'
     return response
@@ -237,7 +242,7 @@ def enrol(request: HttpRequest) -> HttpResponseBase:
     except ServiceError as exc:
         return _error(str(exc.message), 400, exc.field)
     capability = credentials.capability_for(credential)
-    return JsonResponse(
+    return _json_response(
         {
             "device": device.code,
             "kind": device.kind,
@@ -375,7 +380,7 @@ def heartbeat(request: HttpRequest, device: Device, body: bytes) -> HttpResponse
     payload: HeartbeatIn = _validate(HeartbeatIn, body)
     ingest.heartbeat_ingest(device, payload.model_dump())
     device.refresh_from_db(fields=["manifest_etag"])
-    return JsonResponse(
+    return _json_response(
         {
             "server_time": utc_iso(timezone.now()),
             "manifest_etag": device.manifest_etag,
@@ -423,7 +428,7 @@ def playlog(request: HttpRequest, device: Device, body: bytes) -> HttpResponseBa
             _("%(n)s play events rejected: %(d)s") % {"n": len(invalid), "d": invalid[0]["detail"]},
         )
     result["rejected"] = sorted(invalid + result["rejected"], key=lambda r: r["index"])
-    return JsonResponse(result)
+    return _json_response(result)
 
 
 @device_endpoint(ENROL_LIMIT)
@@ -433,7 +438,7 @@ def credential_rotate(request: HttpRequest, device: Device, body: bytes) -> Http
         credential = credentials.credential_rotate(device)
     except ServiceError as exc:
         return _error(str(exc.message), 401)
-    return JsonResponse(
+    return _json_response(
         {
             "credential": credential,
             "manifest_url": credentials.manifest_url(credentials.capability_for(credential)),

@@ -3,7 +3,7 @@
 Every loudspeaker cluster and e-board polls its manifest every few seconds to a minute; with tens
 of thousands of devices that is most of the platform's traffic, and nearly every answer is "304,
 nothing changed". In production nginx answers `/device-manifests/` from the files itself
-(deploy/nginx/ttcs.conf). In the embedded default (`make demo`, gunicorn) this WSGI wrapper does
+(deploy/nginx/ttcs.conf). In the embedded default (`make demo`, granian) this WSGI wrapper does
 the same for both poll URLs, so a poll costs a hash, a `stat()` and a few headers instead of the
 whole middleware stack and a database query:
 

@@ -320,9 +320,12 @@ def report_csv_rows(
     now: dt.datetime | None = None,
 ) -> Iterator[list[Any]]:
     """The station report as CSV rows, the header first."""
+    from thongtincoso.core.csvsafe import safe_row
+
     yield report_headers()
     for row in station_report(stations, start, end, now=now):
-        yield ["" if row[c] is None else row[c] for c in REPORT_COLUMNS]
+        # Station names are typed by people: never a formula in the officials' spreadsheet.
+        yield safe_row(["" if row[c] is None else row[c] for c in REPORT_COLUMNS])
 
 
 report_rows = report_csv_rows  # the name docs/radio.md uses
