@@ -98,19 +98,14 @@ def render_text(unit: Unit, text: str) -> AudioAsset:
 def _recording_asset(unit: Unit, audio: IO[bytes]) -> AudioAsset:
     """An uploaded or recorded file through the speech app's decode → loudness → encode path."""
     from thongtincoso.speech.models import AudioSource
-    from thongtincoso.speech.services import (
-        _asset_from_upload,
-        _read_limited,
-        speech_settings_for,
-    )
+    from thongtincoso.speech.services import upload_asset
 
-    config = speech_settings_for(unit)
     try:
-        return _asset_from_upload(
-            _read_limited(audio),
-            target_lufs=config.target_lufs,
+        return upload_asset(
+            unit=unit,
+            stream=audio,
             source=AudioSource.RECORDING,
-            description=str(getattr(audio, "name", "") or "")[:200],
+            name=str(getattr(audio, "name", "") or ""),
         )
     except ServiceError as exc:
         raise ServiceError(exc.message, field="audio") from exc

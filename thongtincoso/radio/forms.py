@@ -154,10 +154,16 @@ class StationForm(forms.Form):
     resume_rule = forms.ChoiceField(label=_("After an emergency"), choices=ResumeRule.choices)
     filler = forms.ChoiceField(label=_("Rest of a session"), choices=Filler.choices)
     volume = forms.IntegerField(label=_("Volume (%)"), min_value=0, max_value=100)
+    # Not a station field: the view passes it to slots.station_filler_upload first.
+    filler_file = forms.FileField(
+        label=_("Filler audio (music or jingle)"),
+        required=False,
+        help_text=_("MP3, WAV, Ogg or similar; it is brought to the station's loudness."),
+    )
 
     @classmethod
     def initial_for(cls, station: Any) -> dict[str, Any]:
-        return {k: getattr(station, k) for k in cls.base_fields}
+        return {k: getattr(station, k) for k in cls.base_fields if k != "filler_file"}
 
 
 class BroadcastRulesForm(forms.ModelForm):

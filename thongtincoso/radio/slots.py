@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -145,6 +145,25 @@ def station_update(*, actor: User | None, station: Station, **fields: Any) -> St
             )
             _replan([current.pk])
     return current
+
+
+def station_filler_upload(
+    *, actor: User | None, station: Station, stream: IO[bytes], name: str = ""
+) -> Station:
+    """Use an uploaded file (music or a jingle) as the station's filler, at the unit's loudness.
+
+    The rest of every session then loops it; the file is decoded and normalised like any upload,
+    and a refusal (not audio, too long, too large) says so on the "filler_file" field.
+    """
+    from thongtincoso.speech.models import AudioSource
+    from thongtincoso.speech.services import upload_asset
+
+    _require(actor, (Action.BROADCAST,), station.unit, _("Station not found."))
+    try:
+        asset = upload_asset(unit=station.unit, stream=stream, source=AudioSource.JINGLE, name=name)
+    except ServiceError as exc:
+        raise ServiceError(exc.message, field="filler_file") from exc
+    return station_update(actor=actor, station=station, filler_asset=asset, filler=Filler.AUDIO)
 
 
 # --- Broadcast rules -----------------------------------------------------------------------

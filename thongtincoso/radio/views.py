@@ -16,6 +16,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -50,6 +51,7 @@ from .models import (
     DeviceCommand,
     Emergency,
     EmergencyState,
+    Filler,
     PlayEvent,
     Slot,
     Station,
@@ -247,12 +249,20 @@ def station_settings(request: HttpRequest, code: str) -> HttpResponse:
     from . import slots
 
     station = _station(request, code)
-    form = StationForm(request.POST)
+    form = StationForm(request.POST, request.FILES)
     if form.is_valid():
+        fields = dict(form.cleaned_data)
+        upload = fields.pop("filler_file", None)
+        actor = policy.acting_user(request)
         try:
-            slots.station_update(
-                actor=policy.acting_user(request), station=station, **form.cleaned_data
-            )
+            # One change: the new filler and the other settings are saved together or not at all.
+            with transaction.atomic():
+                if upload is not None:
+                    station = slots.station_filler_upload(
+                        actor=actor, station=station, stream=upload, name=upload.name
+                    )
+                    fields["filler"] = Filler.AUDIO  # uploading a filler means using it
+                slots.station_update(actor=actor, station=station, **fields)
         except NotFoundError as exc:
             raise Http404 from exc
         except ServiceError as exc:

@@ -452,6 +452,18 @@ def _asset_from_upload(
     )
 
 
+def upload_asset(*, unit: Unit, stream: IO[bytes], source: str, name: str = "") -> AudioAsset:
+    """Any uploaded or recorded file at the unit's loudness, as an asset (for other apps: a
+    station's filler music, an emergency recording). Refusals name the field "file"."""
+    config = speech_settings_for(unit)
+    return _asset_from_upload(
+        _read_limited(stream),
+        target_lufs=config.target_lufs,
+        source=source,
+        description=name[:200],
+    )
+
+
 def _upload_key(data: bytes, target_lufs: float) -> str:
     material = f"upload|{pipeline.PIPELINE_VERSION}|{round(target_lufs, 2)}|".encode()
     return hashlib.sha256(material + hashlib.sha256(data).digest()).hexdigest()

@@ -27,6 +27,7 @@ from thongtincoso.radio.models import (
     Slot,
 )
 from thongtincoso.radio.tests.factories import with_audio
+from thongtincoso.speech.tests.conftest import media  # noqa: F401  (fixture)
 
 
 @pytest.fixture
@@ -723,3 +724,34 @@ def test_nav_link_snippet(rf: Any, tree: Any, people: Any) -> None:
     request.user = people.viewer
     html = render_to_string("radio/_nav_link.html", {"user": people.viewer}, request=request)
     assert 'href="/radio/"' in html
+
+
+def test_filler_music_is_uploaded_at_the_station_loudness(
+    client_for: Any, tree: Any, people: Any, media: Any
+) -> None:
+    from thongtincoso.speech.tests.audio_samples import at_loudness, tone, wav_bytes
+
+    station = slots.station_for(tree.hoankiem)
+    client = client_for(people.operator)
+    form = {"name": "Đài Hoàn Kiếm", "overflow_rule": "carry", "resume_rule": "restart"}
+    form |= {"filler": "silence", "volume": "70"}
+    # A "music" file that is a script: refused on its field, nothing changed.
+    script = io.BytesIO(b"<script>alert(1)</script>" * 40)
+    script.name = "nhac.mp3"
+    response = client.post("/radio/stations/00070/settings/", {**form, "filler_file": script})
+    assert response.status_code == 400
+    assert response.context["station_form"].errors["filler_file"]
+    station.refresh_from_db()
+    assert (station.filler, station.filler_asset_id, station.volume) == ("silence", None, 80)
+    # Real audio, much too loud: stored at the unit's loudness (−16 LUFS), used as the filler.
+    music = io.BytesIO(wav_bytes(at_loudness(tone(12.0, 330.0), -6.0)))
+    music.name = "nhac-hieu.wav"
+    response = client.post("/radio/stations/00070/settings/", {**form, "filler_file": music})
+    assert response.status_code == 302
+    station.refresh_from_db()
+    assert station.filler == "audio"
+    assert station.filler_asset is not None
+    assert abs(station.filler_asset.integrated_lufs - (-16.0)) < 1.0
+    assert 11.0 < station.filler_asset.duration < 13.0
+    page = client.get("/radio/stations/00070/")
+    assert "nhac-hieu.wav" in page.content.decode()
