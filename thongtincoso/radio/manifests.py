@@ -41,9 +41,9 @@ from .models import (
     DeviceCommand,
     DeviceKind,
     Emergency,
-    EmergencyState,
     Station,
 )
+from .targeting import emergencies_shown, reaches
 from .timeline import EmergencyWindow, Entry, Item
 
 MANIFEST_VERSION = 1
@@ -99,17 +99,8 @@ class _Batch:
 
 
 def _live_emergencies(now: dt.datetime) -> list[Emergency]:
-    # The same rule as targeting.emergencies_for, fetched once for a whole batch and matched to
-    # each device with targeting.reaches (its in-memory twin).
-    recent = now - dt.timedelta(days=1)
-    return list(
-        Emergency.objects.filter(
-            Q(state=EmergencyState.ACTIVE)
-            | Q(state__in=[EmergencyState.STOPPED, EmergencyState.FINISHED], ends_at__gte=recent)
-        )
-        .prefetch_related("targets")
-        .order_by("started_at", "id")
-    )
+    # Fetched once for a whole batch, matched to each device with targeting.reaches.
+    return list(emergencies_shown(now=now).prefetch_related("targets").order_by("started_at", "id"))
 
 
 def _plain_text(body: str) -> str:
@@ -273,18 +264,14 @@ def _entry_dict(entry: Entry) -> dict[str, Any]:
     return out
 
 
-def _timeline(device: Device, batch: _Batch, station: Station | None) -> list[Entry]:
-    from .targeting import reaches
-
+def _timeline(
+    device: Device, batch: _Batch, station: Station | None, emergencies: list[Emergency]
+) -> list[Entry]:
     zone_code = device.zone.code if device.zone_id and device.zone else None
     airings = batch.airings.get(station.pk, []) if station else []
     mine = [a for a in airings if not a.zone_codes or (zone_code and zone_code in a.zone_codes)]
     items = [_item(a) for a in mine]
-    windows = [
-        w
-        for e in batch.emergencies
-        if reaches(device, e.targets.all()) and (w := _window(e)) is not None
-    ]
+    windows = [w for e in emergencies if (w := _window(e)) is not None]
     if not windows:
         # Nothing to lay over the plan: the timeline is the plan itself.
         return [
@@ -306,12 +293,10 @@ def _timeline(device: Device, batch: _Batch, station: Station | None) -> list[En
 
 
 def _build(device: Device, batch: _Batch) -> dict[str, Any]:
-    from .targeting import reaches
-
     station = batch.stations.get(device.commune_id)
-    entries = _timeline(device, batch, station)
     emergencies = [e for e in batch.emergencies if reaches(device, e.targets.all())]
-    volume = device.volume if device.volume is not None else None
+    entries = _timeline(device, batch, station, emergencies)
+    volume = device.volume
     if volume is None:
         volume = station.volume if station else DEFAULT_VOLUME
     manifest: dict[str, Any] = {

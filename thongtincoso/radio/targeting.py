@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from django.db.models import Q, QuerySet
 
-from thongtincoso.units.models import PATH_SEGMENT_WIDTH, Unit, UnitKind, path_upper_bound
+from thongtincoso.units.models import Unit, UnitKind, path_upper_bound
 
 from .models import Device, Emergency, EmergencyState
 
@@ -49,26 +49,14 @@ def reaches(device: Device, targets: Iterable[Unit]) -> bool:
     return False
 
 
-def emergencies_for(device: Device, *, now: dt.datetime) -> list[Emergency]:
-    """Emergencies on air, or stopped/finished within the last day, that reach this device.
+def emergencies_shown(*, now: dt.datetime) -> QuerySet[Emergency]:
+    """Emergencies that belong in manifests: on air, or stopped/finished within the last day.
 
-    Recent past ones are included so the device's manifest can say an emergency was stopped (the
-    device stops it even if it missed the push).
+    Recent past ones stay so a device's manifest can say an emergency was stopped (the device
+    stops it even if it missed the push). Which devices each one reaches is `reaches`.
     """
-    commune = device.commune
-    width = PATH_SEGMENT_WIDTH
-    ancestors = [commune.path[:i] for i in range(width, len(commune.path), width)]
-    unit_ids = list(Unit.objects.filter(path__in=ancestors).values_list("pk", flat=True))
-    unit_ids.append(commune.pk)
-    if device.zone_id:
-        unit_ids.append(device.zone_id)
     recent = now - dt.timedelta(days=1)
-    return list(
-        Emergency.objects.filter(targets__in=unit_ids)
-        .filter(
-            Q(state=EmergencyState.ACTIVE)
-            | Q(state__in=[EmergencyState.STOPPED, EmergencyState.FINISHED], ends_at__gte=recent)
-        )
-        .distinct()
-        .order_by("started_at", "id")
+    return Emergency.objects.filter(
+        Q(state=EmergencyState.ACTIVE)
+        | Q(state__in=[EmergencyState.STOPPED, EmergencyState.FINISHED], ends_at__gte=recent)
     )

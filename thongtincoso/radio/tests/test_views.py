@@ -727,7 +727,10 @@ def test_nav_link_snippet(rf: Any, tree: Any, people: Any) -> None:
 
 
 def test_filler_music_is_uploaded_at_the_station_loudness(
-    client_for: Any, tree: Any, people: Any, media: Any
+    client_for: Any,
+    tree: Any,
+    people: Any,
+    media: Any,  # noqa: F811  (the fixture)
 ) -> None:
     from thongtincoso.speech.tests.audio_samples import at_loudness, tone, wav_bytes
 
