@@ -12,7 +12,9 @@ from typing import Any
 from wsgiref.util import setup_testing_defaults
 
 import pytest
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 
 from thongtincoso.radio import credentials
 from thongtincoso.radio.fastpath import ManifestFastPath
@@ -42,7 +44,15 @@ def call(path: str, *, method: str = "GET", **headers: str) -> Answer:
         seen["status"], seen["headers"] = status, response_headers
 
     app = ManifestFastPath(get_wsgi_application())
-    body = b"".join(app(environ, start_response))
+    # As Django's test client does: a request must not close the test's database connection
+    # (on PostgreSQL the test runs inside a transaction on it).
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        body = b"".join(app(environ, start_response))
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
     return Answer(seen["status"], seen["headers"], body)
 
 
