@@ -98,9 +98,18 @@ class SlotForm(forms.Form):
         required=False,
         help_text=_("Only where the rules warn instead of refusing."),
     )
+    # Only when editing: a slot is created in use; pausing it keeps it without airing.
+    is_active = forms.BooleanField(
+        label=_("In use"),
+        required=False,
+        initial=True,
+        help_text=_("Untick to pause the slot: its future sessions are removed from the plan."),
+    )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if not editing:
+            del self.fields["is_active"]
         if not self.is_bound and "starts_on" not in self.initial:
             self.initial["starts_on"] = timezone.localdate()
 
@@ -115,6 +124,7 @@ class SlotForm(forms.Form):
             "duration_minutes": slot.duration_minutes,
             "starts_on": slot.starts_on,
             "ends_on": slot.ends_on,
+            "is_active": slot.is_active,
         }
 
     def clean(self) -> dict[str, Any]:
@@ -142,6 +152,7 @@ class SlotForm(forms.Form):
             "starts_on",
             "ends_on",
             "confirm",
+            *(("is_active",) if "is_active" in self.fields else ()),
         )
         return {k: self.cleaned_data.get(k) for k in keys}
 

@@ -441,7 +441,7 @@ def slot_edit(request: HttpRequest, code: str, slot_id: int) -> HttpResponse:
     slot = _slot(station, slot_id)
     status = 200
     if request.method == "POST":
-        form = SlotForm(request.POST)
+        form = SlotForm(request.POST, editing=True)
         if form.is_valid():
             try:
                 result = slots.slot_update(
@@ -457,7 +457,7 @@ def slot_edit(request: HttpRequest, code: str, slot_id: int) -> HttpResponse:
                 return redirect(reverse("radio:station", args=[code]) + "#slots")
         status = 400
     else:
-        form = SlotForm(initial=SlotForm.initial_for(slot))
+        form = SlotForm(initial=SlotForm.initial_for(slot), editing=True)
     return render(
         request,
         "radio/slot_form.html",

@@ -198,11 +198,18 @@ def test_add_slot_builds_the_rrule_from_checkboxes(client_for: Any, tree: Any, p
             "start_time": "17:30",
             "duration_minutes": "20",
             "starts_on": "2026-05-01",
+            "is_active": "on",
         },
     )
     assert response.status_code == 302
     slot.refresh_from_db()
-    assert slot.rrule == "FREQ=MONTHLY;BYMONTHDAY=1,15"
+    assert (slot.rrule, slot.is_active) == ("FREQ=MONTHLY;BYMONTHDAY=1,15", True)
+    # Untick "in use": the slot stays, paused.
+    paused = {"name": "Chiều", "weekdays": ["0"], "start_time": "17:30"}
+    paused |= {"duration_minutes": "20", "starts_on": "2026-05-01"}
+    assert client.post(f"/radio/stations/00070/slots/{slot.pk}/", paused).status_code == 302
+    slot.refresh_from_db()
+    assert (slot.rrule, slot.is_active) == ("FREQ=WEEKLY;BYDAY=MO", False)
     assert client.post(f"/radio/stations/00070/slots/{slot.pk}/delete/").status_code == 302
     assert not Slot.objects.filter(pk=slot.pk).exists()
 
