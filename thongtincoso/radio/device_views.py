@@ -141,7 +141,8 @@ def _body(request: HttpRequest, limit: int) -> bytes:
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: "[[[[…" nested thousands deep is not JSON any device sends.
         raise _BadRequest(_("The body is not valid JSON.")) from exc
 
 

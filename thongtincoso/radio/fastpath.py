@@ -111,8 +111,10 @@ class ManifestFastPath:
                 # The ETag of the bytes actually sent (the file may have been replaced since).
                 etag = etag_for(os.fstat(stream.fileno()))
                 body = stream.read()
-        except (FileNotFoundError, NotADirectoryError):
-            return None  # Django decides: render now, or 401/404
+        except OSError:
+            # No file (Django renders now, or answers 401/404), or an unreadable one (Django
+            # reports the server error properly).
+            return None
         start_response(
             "200 OK",
             [

@@ -164,7 +164,7 @@ def _clean_params(kind: str, params: dict[str, Any] | None) -> dict[str, Any]:
     if kind != CommandKind.VOLUME:
         return {}
     level = (params or {}).get("level")
-    if isinstance(level, str) and level.strip().isdigit():
+    if isinstance(level, str) and level.strip().isascii() and level.strip().isdigit():
         level = int(level)
     if not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 100:
         raise ServiceError(_("The volume must be a whole number from 0 to 100."), field="level")

@@ -232,7 +232,7 @@ def parse_order(values: list[str]) -> list[int] | None:
             part = part.strip()
             if not part:
                 continue
-            if not part.isdigit():
+            if not (part.isascii() and part.isdigit()) or len(part) > 18:
                 return None
             ids.append(int(part))
     return ids if ids and len(ids) == len(set(ids)) else None

@@ -246,7 +246,7 @@ def _entry_dict(entry: Entry) -> dict[str, Any]:
         repetition = entry.extra.get("repetition")
         if repetition is None:
             tail = entry.key.rsplit(":", 1)[-1]
-            repetition = int(tail) if tail.isdigit() else 1
+            repetition = int(tail) if tail.isascii() and tail.isdigit() else 1
         out["title"] = payload.title
         out["priority"] = "emergency"
         out["audio"] = _audio(payload.audio_sha256, payload.audio_size, payload.audio_duration)

@@ -264,7 +264,10 @@ def build_plan(
     carry = station.overflow_rule == OverflowRule.CARRY
     filler = _filler_audio(station)
     overflowed: dict[int, Candidate] = {}
-    for session in sessions(station, now, horizon):
+    planned_sessions = list(sessions(station, now, horizon))
+    # An item holds back the ones after it only if some session is long enough for it.
+    longest = max(((s.end - s.start).total_seconds() for s in planned_sessions), default=0.0)
+    for session in planned_sessions:
         kept = started.get((session.slot.pk, session.start), [])
         if any(a.kind == AiringKind.FILLER for a in kept):
             continue  # the filler runs to the session's end: nothing more fits
@@ -274,7 +277,6 @@ def build_plan(
         position = len(kept)
         waiting: list[Candidate] = []
         blocked = False
-        length = (session.end - session.start).total_seconds()
         for candidate in pending:
             if blocked or not candidate.available_at(session.start):
                 waiting.append(candidate)
@@ -290,8 +292,8 @@ def build_plan(
             if carry:
                 waiting.append(candidate)
                 # Order is kept: what comes after waits too, unless the item could never fit
-                # a session this long (then it must not hold the others back).
-                blocked = candidate.duration <= length
+                # any session (then it must not hold the others back).
+                blocked = candidate.duration <= longest
         pending = waiting
         if cursor < session.end:
             plan.airings.append(_filler_airing(station, session, cursor, position, filler))

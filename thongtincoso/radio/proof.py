@@ -93,6 +93,12 @@ def devices_for_airing(airing: Airing, devices: Iterable[Device]) -> list[Device
 def _due_airings(now: dt.datetime) -> QuerySet[Airing]:
     settled = Airing.objects.filter(
         kind=AiringKind.BULLETIN, ends_at__lte=now - SETTLE, ends_at__gte=now - LOOKBACK
+    ).filter(
+        # A station without loudspeaker clusters has nothing to reconcile (and would be looked
+        # at again every run for a week).
+        Exists(
+            Device.objects.filter(commune_id=OuterRef("station__unit_id"), kind=DeviceKind.CLUSTER)
+        )
     )
     never = settled.filter(~Exists(AiringResult.objects.filter(airing=OuterRef("pk"))))
     # A result short of "played" with an event for it received after it was written.
@@ -100,7 +106,7 @@ def _due_airings(now: dt.datetime) -> QuerySet[Airing]:
         device_code=OuterRef("device_code"), received_at__gt=OuterRef("reconciled_at")
     ).filter(
         Q(item_key=OuterRef("airing__key"))
-        | Q(item_key=Concat(OuterRef("airing__key"), Value(RESTART_SUFFIX)))
+        | Q(item_key__startswith=Concat(OuterRef("airing__key"), Value(RESTART_SUFFIX)))
     )
     upgradable = AiringResult.objects.filter(airing__in=settled, status__in=UNSETTLED).filter(
         Exists(late_event)
@@ -133,8 +139,9 @@ def _reconcile_airing(airing: Airing, devices: list[Device]) -> bool:
         return False
     codes = [d.code for d in devices]
     events: dict[str, list[PlayEvent]] = defaultdict(list)
-    for event in PlayEvent.objects.filter(
-        device_code__in=codes, item_key__in=[airing.key, airing.key + RESTART_SUFFIX]
+    # The item itself and its restarts after emergencies ("#r", "#r2", … in timeline.resolve).
+    for event in PlayEvent.objects.filter(device_code__in=codes).filter(
+        Q(item_key=airing.key) | Q(item_key__startswith=airing.key + RESTART_SUFFIX)
     ):
         events[event.device_code].append(event)
     first_played: dt.datetime | None = None

@@ -98,11 +98,15 @@ def parse_rrule(text: str) -> str:
     return normalised
 
 
+def _local_until(match: re.Match[str]) -> str:
+    utc = dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
+    return "UNTIL=" + utc.astimezone(local_zone()).strftime("%Y%m%dT%H%M%S")
+
+
 def _rule(text: str, first: dt.datetime) -> rrule:
-    # UNTIL in a stored rule may be a date or a UTC time; read against a naive local start.
-    body = text
-    if "UNTIL=" in body and body.split("UNTIL=", 1)[1][:15].endswith("Z"):
-        body = re.sub(r"(UNTIL=\d{8}T\d{6})Z", r"\1", body)
+    # UNTIL in a stored rule may be a date or a UTC time; the rule is read against a naive local
+    # start, so a UTC UNTIL is first turned into local wall time (RFC 5545 §3.3.10).
+    body = re.sub(r"UNTIL=(\d{8}T\d{6})Z", _local_until, text)
     rule = rrulestr(body, dtstart=first)
     assert isinstance(rule, rrule)
     return rule

@@ -229,3 +229,10 @@ def test_device_for_credential_ignores_what_is_not_a_credential(tree):
     assert credentials.device_for_credential(credential[:-1]) is None
     assert credentials.device_for_credential("ttcsd_" + "x" * 200) is None
     assert credentials.device_for_credential(credentials.sha256_hex(credential)) is None
+
+
+def test_json_nested_too_deep_is_a_400_not_a_500(client: Client) -> None:
+    for body in (b"[" * 3000, b'{"a":' * 10 + b"[" * 3000):
+        response = client.post("/api/device/v1/enrol", body, content_type="application/json")
+        assert response.status_code == 400
+        assert response.json()["detail"]

@@ -165,6 +165,24 @@ def test_an_item_longer_than_any_session_does_not_block_the_others(
     assert [row["bulletin"].pk for row in queue["overflow"]] == [huge.pk]
 
 
+def test_carry_keeps_order_when_a_longer_session_comes_later(
+    tree: Any,
+    staff: Any,  # noqa: F811
+    station: Station,
+) -> None:
+    """A 30-minute item does not fit the 15-minute morning session but fits the evening one:
+    with "carry" the item after it waits too (strict order), instead of jumping ahead."""
+    daily(station, minutes=15, start="06:00")
+    daily(station, minutes=60, start="17:00")
+    own(staff, tree, "Long", 1800)
+    own(staff, tree, "Short", 60)
+    planner.plan_station(station, now=NOW)
+    assert [row for row in session_table(station) if row[0] != "Silence"] == [
+        ("Long", "17:00:00", "17:30:00"),
+        ("Short", "17:30:00", "17:31:00"),
+    ]
+
+
 def test_filler_audio(
     tree: Any,
     staff: Any,  # noqa: F811

@@ -107,6 +107,11 @@ TABLE: dict[str, tuple[list[tuple[str, float, str]], str]] = {
     "preempted": ([("", 15, "preempted")], "preempted"),
     "restarted": ([("", 15, "preempted"), ("#r", 60, "completed")], "played"),
     "restart_cut": ([("", 15, "preempted"), ("#r", 20, "preempted")], "preempted"),
+    # Cut by two emergencies, then played in full at its second restart (timeline's "#r2").
+    "restarted_twice": (
+        [("", 10, "preempted"), ("#r", 5, "preempted"), ("#r2", 60, "completed")],
+        "played",
+    ),
     "silent": ([], "missed"),
 }
 

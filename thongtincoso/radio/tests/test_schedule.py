@@ -153,3 +153,13 @@ def test_occurrences_do_not_depend_on_the_process_time_zone() -> None:
         assert occurrences(early, start, end) == expected
     with _process_zone("Pacific/Kiritimati"):  # UTC+14: a device far off would not matter either
         assert occurrences(early, start, end) == expected
+
+
+def test_a_utc_until_is_read_as_that_instant_not_as_local_time() -> None:
+    # Sessions at 06:00 local = 23:00 UTC the day before. UNTIL 2026-05-05 00:30 UTC is 07:30 on
+    # 5 May in Hà Nội: the 06:00 session of 5 May is inside the rule (read as local 00:30, it
+    # would not be), the one of 6 May is not.
+    weekly = slot(rule="FREQ=DAILY;UNTIL=20260505T003000Z")
+    starts = [start for start, _end in occurrences(weekly, utc(2026, 4, 30), utc(2026, 5, 10))]
+    assert starts[-1] == utc(2026, 5, 4, 23)
+    assert len(starts) == 5  # 1 to 5 May

@@ -274,6 +274,9 @@ def test_reorder_endpoint_changes_queue_order(client_for: Any, tree: Any, people
     assert QueueOrder.objects.get(station=station, bulletin=a).position == 1
     # Garbage, and a viewer, change nothing.
     assert client.post("/radio/stations/00070/queue/", {"order": "x,1"}).status_code == 302
+    # Digits that are not ASCII ("²" passes str.isdigit) and huge numbers: refused, not a 500.
+    for garbage in ("²,1", "9" * 40):
+        assert client.post("/radio/stations/00070/queue/", {"order": garbage}).status_code == 302
     viewer = client_for(people.viewer)
     refused = viewer.post(
         "/radio/stations/00070/queue/", {"order": [b.pk, a.pk]}, HTTP_HX_REQUEST="true"
