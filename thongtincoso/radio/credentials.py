@@ -263,7 +263,8 @@ def device_revoke(*, actor: User | None, device: Device, reason: str = "") -> De
     reason = (reason or "").strip()[:500]
     now = timezone.now()
     with transaction.atomic():
-        old_hash = device.credential_hash
+        # The credential as it is now (the device may have rotated since the caller loaded it).
+        old_hash = Device.objects.select_for_update().get(pk=device.pk).credential_hash
         device.credential_hash = None
         device.enrolment_code_hash = None
         device.enrolment_expires_at = None

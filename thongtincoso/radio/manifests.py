@@ -464,7 +464,7 @@ def _refresh_chunk(devices: list[Device], now: dt.datetime) -> list[Device]:
         for item in staged:
             Path(item.tmp).unlink(missing_ok=True)
         raise
-    changed = [item.device for item in staged]
+    changed = _still_valid(staged)
     for device in changed:
         device.manifest_etag = etags[device.pk]
         device.manifest_rendered_at = now
@@ -478,6 +478,30 @@ def _refresh_chunk(devices: list[Device], now: dt.datetime) -> list[Device]:
             original.manifest_etag = fresh.manifest_etag
             original.manifest_rendered_at = fresh.manifest_rendered_at
     return changed
+
+
+def _still_valid(staged: list[_Staged]) -> list[Device]:
+    """The devices whose new files may stay; the others' files are removed again.
+
+    A device revoked or rotated while its manifest was being rendered must not get its file back
+    (nginx and the fast path would serve it without asking anyone). Revocation deletes the file
+    after it commits and this check runs after the files are in place, so whichever comes last
+    removes it.
+    """
+    if not staged:
+        return []
+    current = dict(
+        Device.objects.filter(
+            pk__in=[item.device.pk for item in staged], revoked_at__isnull=True
+        ).values_list("pk", "credential_hash")
+    )
+    valid = []
+    for item in staged:
+        if current.get(item.device.pk) == item.device.credential_hash:
+            valid.append(item.device)
+        else:
+            item.path.unlink(missing_ok=True)
+    return valid
 
 
 def _save_etags(devices: list[Device]) -> None:

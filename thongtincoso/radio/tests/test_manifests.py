@@ -287,3 +287,35 @@ def test_a_volume_or_zone_change_rerenders_that_device_only(tree, fleet):
     assert (after["hk_zone"], after["cn"]) == (before["hk_zone"], before["cn"])
     device_update(actor=None, device=fleet["hk"], zone=tree.zone)
     assert manifest_on_disk(fleet["hk"])["zone"] == tree.zone.code
+
+
+@pytest.mark.parametrize("change", ["revoke", "rotate"])
+def test_a_device_revoked_or_rotated_during_a_render_does_not_get_its_old_file_back(
+    tree: Any, monkeypatch: Any, change: str
+) -> None:
+    from thongtincoso.radio import manifests
+
+    device, credential = enrolled(tree.hoankiem, "HK-RACE")
+    old_path = credentials.manifest_path(credentials.capability_for(credential))
+    old_path.unlink()
+    real_stage = manifests._stage
+    done: list[bool] = []
+
+    def stage_then_change(dev: Any, data: bytes) -> Any:
+        staged = real_stage(dev, data)  # rendered with the credential it had when read
+        if done:  # the rotation renders the new credential's file itself
+            return staged
+        done.append(True)
+        if change == "revoke":
+            credentials.device_revoke(actor=None, device=Device.objects.get(pk=dev.pk))
+        else:
+            credentials.credential_rotate(Device.objects.get(pk=dev.pk))
+        return staged
+
+    monkeypatch.setattr(manifests, "_stage", stage_then_change)
+    changed = manifests.refresh([device])
+    assert changed == []
+    assert not old_path.exists()  # nginx and the fast path have nothing to serve for it
+    device.refresh_from_db()
+    if change == "rotate":  # the new credential's file is there, and only that one
+        assert credentials.device_manifest_path(device).exists()
