@@ -146,8 +146,13 @@ def device_create(
 
     enrolment_code = _set_enrolment_code(device, now=timezone.now())
     _clean(device)
+    from .slots import station_for
+
     try:
         with transaction.atomic():
+            # A commune with devices has a station: its devices' manifests are re-rendered
+            # through it (nightly roll, bulletins, rules), even before anyone plans a slot.
+            station_for(commune)
             device.save()
             audit_record(
                 actor=actor,

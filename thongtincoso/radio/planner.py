@@ -36,7 +36,16 @@ from thongtincoso.bulletins.models import (
 from thongtincoso.jobs.services import register_periodic
 from thongtincoso.units.models import UnitKind
 
-from .models import Airing, AiringKind, Filler, OverflowRule, QueueOrder, Slot, Station
+from .models import (
+    Airing,
+    AiringKind,
+    Device,
+    Filler,
+    OverflowRule,
+    QueueOrder,
+    Slot,
+    Station,
+)
 from .schedule import local_date, local_zone, occurrences
 
 log = logging.getLogger(__name__)
@@ -414,20 +423,23 @@ def _report_scheduled(plan: Plan) -> None:
 
 
 def replan(station_ids: Iterable[int], *, now: dt.datetime | None = None) -> set[int]:
-    """Re-plan the stations; refresh the manifests of those whose plan changed."""
+    """Re-plan the stations, then refresh their devices' manifests; returns the stations whose
+    plan changed.
+
+    Every device of these stations is re-rendered, not only those whose plan changed: a manifest
+    also carries the station's volume and resume rule, the unit's poll interval and the
+    e-board's bulletins. Unchanged manifests cost a render and no write (their ETags stay).
+    """
+    from .manifests import refresh_stations
+
     now = now or timezone.now()
+    ids = sorted({int(pk) for pk in station_ids})
     changed = {
         station.pk
-        for station in Station.objects.filter(pk__in=list(station_ids))
+        for station in Station.objects.filter(pk__in=ids)
         if plan_station(station, now=now)
     }
-    if changed:
-        try:
-            from .manifests import refresh_stations
-        except ImportError:  # the manifests module is not there yet
-            log.warning("radio.manifests missing: manifests of %s not refreshed", sorted(changed))
-        else:
-            refresh_stations(sorted(changed))
+    refresh_stations(ids, now=now)
     return changed
 
 
@@ -450,4 +462,10 @@ def replan_on_commit(station_ids: Iterable[int]) -> None:
     human=gettext_lazy("00:05 every day"),
 )
 def replan_all() -> int:
-    return len(replan(Station.objects.values_list("pk", flat=True)))
+    """The window rolls at local midnight: every station re-planned, every device re-rendered
+    (devices of communes without a station too: their manifests still carry the date)."""
+    from .manifests import refresh
+
+    changed = replan(Station.objects.values_list("pk", flat=True))
+    refresh(Device.objects.filter(credential_hash__isnull=False, revoked_at__isnull=True))
+    return len(changed)

@@ -231,6 +231,13 @@ def broadcast_rules_update(*, actor: User | None, unit: Unit, **fields: Any) -> 
             )
         if rules.quiet_start is not None and rules.quiet_start == rules.quiet_end:
             raise ServiceError(_("Quiet hours must not start and end at once."), field="quiet_end")
+        if rules.province_emergency_confirmation != before[
+            "province_emergency_confirmation"
+        ] and not policy.may(actor, Action.MANAGE_USERS, unit):
+            # The second person is a control on operators: an operator cannot lift it alone.
+            raise PermissionDeniedError(
+                _("Only the unit's administrator may change who confirms an emergency."),
+            )
         full_clean_or_raise(rules, exclude=["unit"])
         rules.save()
         audit_record(
@@ -241,6 +248,11 @@ def broadcast_rules_update(*, actor: User | None, unit: Unit, **fields: Any) -> 
             before=before,
             after=_rules_snapshot(rules),
         )
+        # Devices below carry the poll interval: their stations re-plan and re-render.
+        below = Station.objects.filter(unit__in=Unit.objects.subtree_of(unit)).values_list(
+            "pk", flat=True
+        )
+        _replan(list(below))
     return rules
 
 

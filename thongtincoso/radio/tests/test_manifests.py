@@ -319,3 +319,40 @@ def test_a_device_revoked_or_rotated_during_a_render_does_not_get_its_old_file_b
     device.refresh_from_db()
     if change == "rotate":  # the new credential's file is there, and only that one
         assert credentials.device_manifest_path(device).exists()
+
+
+def test_station_rules_and_eboard_changes_reach_the_manifests(
+    tree: Any,
+    staff: Any,  # noqa: F811
+    make_user: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """A manifest carries more than the plan: each of these changes re-renders it."""
+    from thongtincoso.radio import slots
+
+    cluster, _credential = enrolled(tree.hoankiem, "HK-VOL")
+    board, _board_credential = enrolled(tree.hoankiem, "HK-BOARD", kind="eboard")
+    operator = make_user("hk_op", tree.hoankiem, role=Role.BROADCAST_OPERATOR)
+    station = slots.station_for(tree.hoankiem)
+    assert station is not None
+
+    def on_disk(device: Any) -> dict[str, Any]:
+        path = credentials.device_manifest_path(Device.objects.get(pk=device.pk))
+        return json.loads(path.read_bytes())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        slots.station_update(actor=operator, station=station, volume=20)
+    assert on_disk(cluster)["volume"] == 20
+    with django_capture_on_commit_callbacks(execute=True):
+        slots.broadcast_rules_update(actor=operator, unit=tree.hoankiem, poll_interval_seconds=7)
+    assert on_disk(cluster)["poll_interval"] == 7
+    # A bulletin for e-boards only changes no airing, yet the e-board shows it.
+    with django_capture_on_commit_callbacks(execute=True):
+        published(
+            staff.hk_editor,
+            staff.hk_approver,
+            tree.hoankiem,
+            title="Lịch cắt điện",
+            channels=["eboard", "portal"],
+        )
+    assert [item["title"] for item in on_disk(board)["eboard"]] == ["Lịch cắt điện"]

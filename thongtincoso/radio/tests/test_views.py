@@ -18,6 +18,7 @@ from thongtincoso.bulletins.models import Channel
 from thongtincoso.bulletins.tests.factories import published
 from thongtincoso.radio import slots
 from thongtincoso.radio.models import (
+    BroadcastRules,
     CommandKind,
     Device,
     DeviceCommand,
@@ -640,26 +641,32 @@ def test_emergency_from_an_emergency_bulletin(client_for: Any, tree: Any, people
     assert emergency.audio_duration == 45.0
 
 
-def test_unit_rules_page(client_for: Any, tree: Any, people: Any) -> None:
+def test_unit_rules_page(client_for: Any, tree: Any, people: Any, make_user: Any) -> None:
     province = client_for(people.province)
     assert 'href="/radio/rules/01/"' in province.get("/radio/").content.decode()
-    response = province.post(
-        "/radio/rules/01/",
-        {
-            "max_sessions_per_day": "4",
-            "max_session_minutes": "60",
-            "weekdays": ["0", "1", "2", "3", "4", "5", "6"],
-            "enforcement": "refuse",
-            "offline_after_seconds": "300",
-            "alert_after_minutes": "30",
-            "poll_interval_seconds": "60",
-        },
-    )
-    assert response.status_code == 302
+    rules_form = {
+        "max_sessions_per_day": "4",
+        "max_session_minutes": "60",
+        "weekdays": ["0", "1", "2", "3", "4", "5", "6"],
+        "enforcement": "refuse",
+        "offline_after_seconds": "300",
+        "alert_after_minutes": "30",
+        "poll_interval_seconds": "60",
+    }
+    # An operator may not lift the second-person confirmation of province-wide emergencies.
+    response = province.post("/radio/rules/01/", rules_form)
+    assert response.status_code == 400
+    assert not BroadcastRules.objects.filter(unit=tree.hanoi).exists()
+    confirmed = {**rules_form, "province_emergency_confirmation": "on"}
+    assert province.post("/radio/rules/01/", confirmed).status_code == 302
     rules = slots.broadcast_rules_for(tree.hoankiem)
     assert rules.unit == tree.hanoi
     assert rules.max_sessions_per_day == 4
-    assert rules.province_emergency_confirmation is False
+    assert rules.province_emergency_confirmation is True
+    # The province's administrator may.
+    admin = client_for(make_user("hn_admin", tree.hanoi, role=Role.UNIT_ADMIN))
+    assert admin.post("/radio/rules/01/", rules_form).status_code == 302
+    assert slots.broadcast_rules_for(tree.hoankiem).province_emergency_confirmation is False
     station_page = client_for(people.operator).get("/radio/stations/00070/").content.decode()
     assert 'data-testid="rules-inherited"' in station_page
     # A commune viewer reads the province's rules but has no form; another province is hidden.
