@@ -20,6 +20,15 @@ def mqtt_publish(messages: list[list[str]]) -> int:
     return publish_now(messages)
 
 
+@task(retries=5, retry_delay=2)
+def tell_devices(emergency_id: int, event: str | None) -> None:
+    """An emergency's manifests and push, for fleets too large to render in the request (or
+    when rendering there failed): retried until every reached device has its manifest."""
+    from .emergencies import tell_devices_now
+
+    tell_devices_now(emergency_id, event)
+
+
 @register_periodic(
     crontab(minute="*"),
     name="radio.emergencies_finish",

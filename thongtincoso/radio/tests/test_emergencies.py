@@ -366,3 +366,42 @@ def test_the_periodic_work_is_registered():
         PERIODIC_REGISTRY
     )
     assert radio_tasks.mqtt_publish.retries == 3
+
+
+@pytest.mark.parametrize("sync_limit", [2000, 0], ids=["in-the-request", "background-task"])
+def test_the_reached_devices_get_the_emergency_in_their_manifests(
+    tree,
+    people,
+    staff,
+    settings,
+    tmp_path,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+    sync_limit,
+):
+    """Small fleets are told in the operator's request, large ones by a retried task (Huey runs
+    tasks at once in tests); either way every reached device's manifest has the emergency."""
+    import json
+
+    from thongtincoso.radio import credentials
+    from thongtincoso.radio.tests.test_devices import enrolled
+
+    settings.TTCS_MANIFEST_ROOT = str(tmp_path / "manifests")
+    monkeypatch.setattr(svc, "SYNC_DEVICES", sync_limit)
+    reached, _c1 = enrolled(tree.hoankiem, "HK-E1")
+    other, _c2 = enrolled(tree.saigon, "SG-E1")
+    with django_capture_on_commit_callbacks(execute=True):
+        emergency = svc.emergency_start(
+            actor=people.hk_operator,
+            unit=tree.hoankiem,
+            targets=[tree.hoankiem],
+            source=EmergencySource.BULLETIN,
+            bulletin=bulletin_with_audio(staff, tree),
+        )
+
+    def emergencies_on_disk(device: Any) -> list[int]:
+        path = credentials.device_manifest_path(device)
+        return [e["id"] for e in json.loads(path.read_bytes())["emergencies"]]
+
+    assert emergencies_on_disk(reached) == [emergency.pk]
+    assert emergencies_on_disk(other) == []
