@@ -49,17 +49,12 @@ def rules_for(unit: Unit) -> BroadcastRules:
     return broadcast_rules_for(unit)
 
 
-class _RulesCache:
-    """One rules lookup per commune, however many of its devices are looked at."""
+def _rules_by_commune(devices: list[Device]) -> dict[int, BroadcastRules]:
+    """The rules of every commune of these devices, in one query (the alert check runs every
+    minute over the whole fleet)."""
+    from .slots import broadcast_rules_by_unit
 
-    def __init__(self) -> None:
-        self._by_commune: dict[int, BroadcastRules] = {}
-
-    def __call__(self, device: Device) -> BroadcastRules:
-        rules = self._by_commune.get(device.commune_id)
-        if rules is None:
-            rules = self._by_commune[device.commune_id] = rules_for(device.commune)
-        return rules
+    return broadcast_rules_by_unit({d.commune_id: d.commune for d in devices}.values())
 
 
 def device_status(device: Device, *, now: dt.datetime, rules: BroadcastRules) -> str:
@@ -82,12 +77,13 @@ def is_low_storage(device: Device) -> bool:
 
 def fleet_summary(devices: Iterable[Device], *, now: dt.datetime) -> dict[str, int]:
     """Counts per status, plus devices whose clock drifts or whose storage runs low."""
-    rules = _RulesCache()
+    devices = list(devices)
+    rules = _rules_by_commune(devices)
     summary = dict.fromkeys(STATUSES, 0)
     summary.update(total=0, clock_drift=0, low_storage=0)
     for device in devices:
         summary["total"] += 1
-        summary[device_status(device, now=now, rules=rules(device))] += 1
+        summary[device_status(device, now=now, rules=rules[device.commune_id])] += 1
         if device.revoked_at is None:
             summary["clock_drift"] += is_drifting(device)
             summary["low_storage"] += is_low_storage(device)
@@ -127,10 +123,11 @@ def fleet_rows(
         )
     if kind:
         devices = devices.filter(kind=kind)
-    rules = _RulesCache()
+    listed = list(devices)
+    rules = _rules_by_commune(listed)
     rows = []
-    for device in devices:
-        own = rules(device)
+    for device in listed:
+        own = rules[device.commune_id]
         state = device_status(device, now=now, rules=own)
         if status and state != status:
             continue
@@ -288,10 +285,11 @@ def offline_alerts(*, now: dt.datetime | None = None) -> int:
         offline_alerted_at__isnull=True,
         last_seen_at__lt=now - dt.timedelta(minutes=1),
     ).select_related("commune")
-    rules = _RulesCache()
+    found = list(candidates)
+    rules = _rules_by_commune(found)
     by_commune: dict[int, list[Device]] = defaultdict(list)
-    for device in candidates:
-        own = rules(device)
+    for device in found:
+        own = rules[device.commune_id]
         threshold = max(own.offline_after_seconds, own.alert_after_minutes * 60)
         assert device.last_seen_at is not None
         if (now - device.last_seen_at).total_seconds() >= threshold:

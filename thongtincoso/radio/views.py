@@ -133,9 +133,9 @@ def index(request: HttpRequest) -> HttpResponse:
         .select_related("unit", "unit__parent")
         .annotate(slot_count=Count("slots", filter=Q(slots__is_active=True)))
     )
-    devices = policy.restrict(Device.objects.all(), request.user, Action.VIEW).filter(
-        commune__in=[s.unit for s in stations]
-    )
+    devices = policy.restrict(
+        Device.objects.select_related("commune"), request.user, Action.VIEW
+    ).filter(commune__in=[s.unit for s in stations])
     by_commune: dict[int, list[Device]] = {}
     for device in devices:
         by_commune.setdefault(device.commune_id, []).append(device)
