@@ -9,7 +9,7 @@ from django.views import defaults
 from django.views.i18n import JavaScriptCatalog
 
 from thongtincoso.core.health import healthz
-from thongtincoso.radio.device_urls import manifest_file_urlpatterns
+from thongtincoso.radio.device_urls import alerts_file_urlpatterns, manifest_file_urlpatterns
 
 from .api import api
 
@@ -31,10 +31,11 @@ urlpatterns = [
     path("speech/", include("thongtincoso.speech.urls")),
     # Commune radio: operators' pages and the e-board kiosk.
     path("radio/", include(("thongtincoso.radio.urls", "radio"))),
-    # The device protocol (docs/device-protocol.md). Manifest files are answered before Django
-    # by the WSGI fast path (radio/fastpath.py), and by nginx in production.
+    # The device protocol (docs/device-protocol.md). Manifest and alerts files are answered before
+    # Django by the WSGI fast path (radio/fastpath.py), and by nginx in production.
     path("api/device/v1/", include("thongtincoso.radio.device_urls")),
     path("device-manifests/", include(manifest_file_urlpatterns)),
+    path("device-alerts/", include(alerts_file_urlpatterns)),
     path("", include("thongtincoso.web.urls")),
 ]
 # Media is never served as a plain directory: every file goes through a view that checks who may

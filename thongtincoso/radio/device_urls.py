@@ -1,7 +1,8 @@
 """URLs of the device protocol (docs/device-protocol.md).
 
-Mounted by config/urls.py: `urlpatterns` at /api/device/v1/ and `manifest_file_urlpatterns` at
-/device-manifests/ (in production nginx serves that prefix from TTCS_MANIFEST_ROOT itself).
+Mounted by config/urls.py: `urlpatterns` at /api/device/v1/, `manifest_file_urlpatterns` at
+/device-manifests/ and `alerts_file_urlpatterns` at /device-alerts/ (in production nginx serves
+both prefixes from TTCS_MANIFEST_ROOT itself).
 """
 
 from __future__ import annotations
@@ -26,5 +27,13 @@ manifest_file_urlpatterns = [
         r"^(?P<capability>[0-9a-f]{64})\.json$",
         device_views.manifest_file,
         name="radio_device_manifest_file",
+    ),
+]
+
+alerts_file_urlpatterns = [
+    re_path(
+        r"^(?P<code>[0-9][0-9.]{0,19})\.json$",
+        device_views.alerts_file,
+        name="radio_device_alerts_file",
     ),
 ]

@@ -1,4 +1,5 @@
-"""The device protocol over HTTP: /api/device/v1/… and /device-manifests/<capability>.json.
+"""The device protocol over HTTP: /api/device/v1/…, /device-manifests/<capability>.json and
+/device-alerts/<province code>.json.
 
 Plain function views: devices authenticate with `Authorization: Bearer <credential>`, never with
 sessions or CSRF tokens. The manifest poll has a fast path that touches no database: the
@@ -33,6 +34,7 @@ HEARTBEAT_LIMIT = 64 * 1024
 PLAYLOG_LIMIT = 1024 * 1024
 PLAYLOG_MAX_EVENTS = 500
 MANIFEST_CACHE_CONTROL = "private, no-cache"
+ALERTS_CACHE_CONTROL = "no-cache"  # public information, like a CAP feed; always revalidated
 AUDIO_CACHE_CONTROL = "private, max-age=31536000, immutable"
 
 
@@ -201,14 +203,20 @@ def _poll_interval(device: Device) -> int:
     return int(broadcast_rules_for(device.commune).poll_interval_seconds)
 
 
-def _mqtt_topics(device: Device) -> list[str]:
+def _provinces(device: Device) -> list[str]:
+    """The codes of the province(s) above the device's commune (one, in practice)."""
     from thongtincoso.units.models import PATH_SEGMENT_WIDTH, Unit, UnitKind
 
     path = device.commune.path
     ancestors = [path[:i] for i in range(PATH_SEGMENT_WIDTH, len(path), PATH_SEGMENT_WIDTH)]
-    provinces = Unit.objects.filter(path__in=ancestors, kind=UnitKind.PROVINCE).values_list(
-        "code", flat=True
+    return list(
+        Unit.objects.filter(path__in=ancestors, kind=UnitKind.PROVINCE)
+        .order_by("path")
+        .values_list("code", flat=True)
     )
+
+
+def _mqtt_topics(device: Device, provinces: list[str]) -> list[str]:
     topics = [f"ttcs/devices/{device.code}/events"]
     if device.zone_id and device.zone:
         topics.append(f"ttcs/zones/{device.zone.code}/events")
@@ -243,6 +251,7 @@ def enrol(request: HttpRequest) -> HttpResponseBase:
     except ServiceError as exc:
         return _error(str(exc.message), 400, exc.field)
     capability = credentials.capability_for(credential)
+    provinces = _provinces(device)
     return _json_response(
         {
             "device": device.code,
@@ -252,7 +261,8 @@ def enrol(request: HttpRequest) -> HttpResponseBase:
             "credential": credential,
             "manifest_url": credentials.manifest_url(capability),
             "poll_interval": _poll_interval(device),
-            "mqtt_topics": _mqtt_topics(device),
+            "mqtt_topics": _mqtt_topics(device, provinces),
+            "alerts_url": f"/device-alerts/{provinces[0]}.json" if provinces else None,
         },
         status=201,
     )
@@ -274,8 +284,12 @@ def _etag_matches(request: HttpRequest, etag: str) -> bool:
     return False
 
 
-def _file_response(request: HttpRequest, path: os.PathLike[str] | str) -> HttpResponse | None:
-    """The manifest file as 200 or 304 (None when there is no file). No database."""
+def _file_response(
+    request: HttpRequest,
+    path: os.PathLike[str] | str,
+    cache_control: str = MANIFEST_CACHE_CONTROL,
+) -> HttpResponse | None:
+    """A manifest or alerts file as 200 or 304 (None when there is no file). No database."""
     try:
         with open(path, "rb") as stream:
             etag = etag_for(os.fstat(stream.fileno()))
@@ -289,7 +303,7 @@ def _file_response(request: HttpRequest, path: os.PathLike[str] | str) -> HttpRe
     except FileNotFoundError:
         return None
     response["ETag"] = etag
-    response["Cache-Control"] = MANIFEST_CACHE_CONTROL
+    response["Cache-Control"] = cache_control
     return response
 
 
@@ -328,6 +342,26 @@ def manifest_file(request: HttpRequest, capability: str) -> HttpResponseBase:
     except ValueError:
         path = None
     response = _file_response(request, path) if path is not None else None
+    if response is None:
+        return _error(_("Not found."), 404)
+    return response
+
+
+@require_http_methods(["GET", "HEAD"])
+def alerts_file(request: HttpRequest, code: str) -> HttpResponseBase:
+    """/device-alerts/<province code>.json: the emergencies on air there (alerts.py). Public, no
+    credential; nginx or the fast path serve the file in production, this answers without them,
+    and writes a province's file when it is first asked for."""
+    from . import alerts
+
+    try:
+        path = alerts.alerts_path(code)
+    except ValueError:
+        return _error(_("Not found."), 404)
+    response = _file_response(request, path, ALERTS_CACHE_CONTROL)
+    if response is None and alerts.is_province(code):
+        alerts.write_alerts([code])
+        response = _file_response(request, path, ALERTS_CACHE_CONTROL)
     if response is None:
         return _error(_("Not found."), 404)
     return response

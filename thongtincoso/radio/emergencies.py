@@ -3,7 +3,17 @@
 An emergency pre-empts what the targeted devices play from the moment it is on air (the
 pre-emption itself is computed in timeline.py from `started_at`/`ends_at`). This module owns the
 state machine awaiting → active → stopped/finished (or awaiting → cancelled), the audio it plays,
-and telling the devices: on commit their manifests are re-rendered and a push goes out.
+and telling the devices. After commit, in this order:
+
+1. the alerts files of the touched provinces are rewritten (alerts.py: a handful of small files),
+2. the MQTT emergency event is published at once (push.emergency_event_now; a broker that does
+   not answer within about 2 s is left to the retried task),
+3. the reached devices' manifests are re-rendered (in the request up to SYNC_DEVICES, else by a
+   task), which pushes "manifest changed" to them.
+
+Steps 1 and 2 cost the same for ten devices or ten thousand, so a device hears of an emergency
+in seconds whatever the fleet's size; step 3 brings the full re-planned schedule after it. A
+failure in 1 or 2 is logged and never fails the operator's request: the emergency is on air.
 """
 
 from __future__ import annotations
@@ -225,7 +235,11 @@ def _move(current: Emergency, expected: Iterable[str], **fields: Any) -> None:
 
 
 def tell_devices_now(emergency_id: int, event: str | None) -> None:
-    """Re-render the reached devices' manifests, then push the event."""
+    """Re-render the reached devices' manifests (refresh pushes "manifest changed" to them).
+
+    The emergency event itself was published before, by `_announce`; `event` stays in the
+    signature for tasks queued by an earlier version.
+    """
     from . import targeting
 
     emergency = Emergency.objects.filter(pk=emergency_id).first()
@@ -233,8 +247,6 @@ def tell_devices_now(emergency_id: int, event: str | None) -> None:
         return
     devices = list(targeting.devices_in(emergency.targets.all()).select_related("commune"))
     refresh_manifests(devices)
-    if event:
-        push.emergency_event(emergency, event)
 
 
 def refresh_manifests(devices: list[Any]) -> list[Any]:
@@ -268,9 +280,44 @@ def _tell_devices(emergency_id: int, event: str | None) -> None:
     tell_devices(emergency_id, event)
 
 
+def _announce(emergency_id: int, event: str | None) -> None:
+    """After commit, before any manifest: the alerts files, then the MQTT event. O(1) in the
+    fleet's size. Failures are logged: the manifests (next step) still carry the emergency."""
+    from .alerts import write_alerts_for
+
+    emergency = Emergency.objects.filter(pk=emergency_id).first()
+    if emergency is None:
+        return
+    try:
+        write_alerts_for(emergency)
+    except Exception:
+        log.exception("emergency %s: alerts files not written", emergency_id)
+    if event:
+        try:
+            push.emergency_event_now(emergency, event)
+        except Exception:
+            log.exception("emergency %s: MQTT event %s not published", emergency_id, event)
+
+
 def _after_commit(emergency: Emergency, event: str | None) -> None:
     pk = emergency.pk
-    transaction.on_commit(lambda: _tell_devices(pk, event))
+
+    def announce_then_tell() -> None:
+        _announce(pk, event)
+        _tell_devices(pk, event)
+
+    transaction.on_commit(announce_then_tell)
+
+
+def _refresh_all_alerts() -> None:
+    """Every province's alerts file: drops emergencies that ended over a day ago and restores
+    a file that went missing. Runs once a minute (emergencies_finish_due)."""
+    from .alerts import write_alerts
+
+    try:
+        write_alerts()
+    except Exception:
+        log.exception("alerts files not refreshed")
 
 
 # --- Transitions --------------------------------------------------------------------------------
@@ -488,6 +535,10 @@ def emergency_cancel(*, actor: User | None, emergency: Emergency, reason: str = 
             before=before,
             after={**_snapshot(current), "reason": reason},
         )
+        # It never went on air, so no device plays it and no manifest changes; the alerts files
+        # are rewritten anyway so that they always follow the database (bytes stay the same).
+        pk = current.pk
+        transaction.on_commit(lambda: _announce(pk, None))
     return current
 
 
@@ -550,6 +601,7 @@ def emergencies_finish_due(now: dt.datetime | None = None) -> int:
             # The manifests already end it at ends_at; re-rendering drops "on air" from them.
             _after_commit(current, None)
             count += 1
+    _refresh_all_alerts()
     return count
 
 

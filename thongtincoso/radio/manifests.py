@@ -340,11 +340,16 @@ def build_manifest(device: Device, *, now: dt.datetime | None = None) -> dict[st
 
 
 @dataclass
-class _Staged:
-    device: Device
+class StagedFile:
+    """New bytes written beside `path` (at `tmp`), ready to be put in place with os.replace."""
+
     tmp: str
     path: Path
-    previous: os.stat_result | None
+
+
+@dataclass
+class _Staged(StagedFile):
+    device: Device = field(kw_only=True)
 
 
 # Up to this many new files in a chunk are each fsync'ed; beyond it one os.sync() is far cheaper
@@ -352,11 +357,13 @@ class _Staged:
 _FSYNC_EACH_UP_TO = 16
 
 
-def _stage(device: Device, data: bytes) -> _Staged | str:
-    """Write the device's new file beside the current one (not yet in place), or return the
-    current ETag when the bytes on disk are already these."""
-    assert device.credential_hash
-    path = manifest_path(capability_for_hash(device.credential_hash))
+def stage_file(path: Path, data: bytes, *, last_etag: str | None = None) -> StagedFile | str:
+    """Write `data` beside `path` (not yet in place), or return the current ETag when the bytes
+    on disk are already these.
+
+    `last_etag` is the ETag a client may still hold when the file went missing: the new file
+    avoids it. Shared by manifests and the alerts files (alerts.py).
+    """
     try:
         previous: os.stat_result | None = path.stat()
     except FileNotFoundError:
@@ -370,18 +377,28 @@ def _stage(device: Device, data: bytes) -> _Staged | str:
             out.write(data)
         os.chmod(tmp, 0o644)  # served by nginx, which runs as another user
         # The ETag is mtime-seconds + size: a rewrite within the same second with the same size
-        # would keep the old ETag and devices would never see the change.
+        # would keep the old ETag and clients would never see the change.
         seconds = int(os.stat(tmp).st_mtime)
         last = int(previous.st_mtime) if previous is not None else None
-        if last is None and device.manifest_etag:
-            # The file went missing: avoid the ETag the device may still hold.
-            last = _etag_seconds(device.manifest_etag)
+        if last is None and last_etag:
+            # The file went missing: avoid the ETag the client may still hold.
+            last = _etag_seconds(last_etag)
         if last is not None and seconds <= last:
             os.utime(tmp, (last + 1, last + 1))
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return _Staged(device, tmp, path, previous)
+    return StagedFile(tmp, path)
+
+
+def _stage(device: Device, data: bytes) -> _Staged | str:
+    """The device's new manifest staged beside the current one, or the current ETag."""
+    assert device.credential_hash
+    path = manifest_path(capability_for_hash(device.credential_hash))
+    staged = stage_file(path, data, last_etag=device.manifest_etag)
+    if isinstance(staged, str):
+        return staged
+    return _Staged(staged.tmp, staged.path, device=device)
 
 
 def _etag_seconds(etag: str) -> int | None:
@@ -391,8 +408,8 @@ def _etag_seconds(etag: str) -> int | None:
         return None
 
 
-def _install(staged: list[_Staged]) -> dict[int, str]:
-    """Make the staged files durable, then put each in place atomically; new ETags by device."""
+def install_files(staged: Sequence[StagedFile]) -> list[str]:
+    """Make the staged files durable, then put each in place atomically; their new ETags."""
     try:
         if len(staged) > _FSYNC_EACH_UP_TO and hasattr(os, "sync"):
             os.sync()
@@ -403,14 +420,29 @@ def _install(staged: list[_Staged]) -> dict[int, str]:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
-        etags: dict[int, str] = {}
+        etags: list[str] = []
         for item in staged:
             os.replace(item.tmp, item.path)
-            etags[item.device.pk] = etag_for(item.path.stat())
+            etags.append(etag_for(item.path.stat()))
         return etags
     finally:
         for item in staged:
             Path(item.tmp).unlink(missing_ok=True)
+
+
+def write_if_changed(path: Path, data: bytes) -> str:
+    """Atomically replace the file at `path` with `data` unless it already holds these bytes;
+    its ETag, which changes whenever the bytes do."""
+    staged = stage_file(path, data)
+    if isinstance(staged, str):
+        return staged
+    return install_files([staged])[0]
+
+
+def _install(staged: list[_Staged]) -> dict[int, str]:
+    """Put the staged manifests in place; new ETags by device."""
+    etags = install_files(staged)
+    return {item.device.pk: etag for item, etag in zip(staged, etags, strict=True)}
 
 
 def _notify(devices: list[Device]) -> None:

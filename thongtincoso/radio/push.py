@@ -5,15 +5,20 @@ Push only shortens the wait; devices always poll too. Topics, QoS 1, JSON payloa
 - `ttcs/communes/{code}/events`: {"type": "manifest", "etag": null} when every device of the
   commune changed (one message, the broker fans out), and emergency events;
 - `ttcs/zones/{code}/events`, `ttcs/provinces/{code}/events`: emergency events,
-  {"type": "emergency", "event": "start"|"stop", "emergency": id, "title": "..."}.
+  {"type": "emergency", "event": "start"|"stop", "emergency": id, "title": "...",
+  "notice": {...}} (the notice is alerts.notice: enough to play it without the manifest).
 
-Publishing runs in a Huey task enqueued on commit (radio_tasks.mqtt_publish), so a rolled-back
-change publishes nothing and a broker that is briefly down costs a retry, not the message.
+Manifest messages are published by a Huey task enqueued on commit (radio_tasks.mqtt_publish), so
+a rolled-back change publishes nothing and a broker that is briefly down costs a retry, not the
+message. Emergency events are published at once, after commit, from the operator's request
+(`emergency_event_now`, a few seconds at most) and fall back to the same task when the broker
+cannot be reached: waiting for a worker to pick a task up would cost seconds of an emergency.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -30,6 +35,8 @@ from .models import Device, Emergency
 QOS = 1
 CONNECT_TIMEOUT = 10.0
 PUBLISH_TIMEOUT = 10.0
+# In the operator's request: a broker that does not answer this fast is left to the task.
+SYNC_TIMEOUT = 2.0
 
 TOPIC_PREFIX = {
     UnitKind.ZONE: "zones",
@@ -38,6 +45,8 @@ TOPIC_PREFIX = {
 }
 
 Message = tuple[str, str]  # (topic, JSON payload)
+
+log = logging.getLogger(__name__)
 
 
 def enabled() -> bool:
@@ -110,12 +119,15 @@ def _topic_units(targets: Iterable[Unit]) -> list[Unit]:
 
 
 def emergency_messages(emergency: Emergency, event: str) -> list[Message]:
+    from .alerts import notice
+
     payload = _payload(
         {
             "type": "emergency",
             "event": event,
             "emergency": emergency.pk,
             "title": emergency.title,
+            "notice": notice(emergency),
         }
     )
     return [(unit_topic(u), payload) for u in _topic_units(emergency.targets.all())]
@@ -138,6 +150,27 @@ def emergency_event(emergency: Emergency, event: str) -> int:
     if event not in ("start", "stop"):
         raise ValueError(f"unknown emergency event {event!r}")
     return _enqueue(emergency_messages(emergency, event))
+
+
+def emergency_event_now(emergency: Emergency, event: str) -> int:
+    """Publish an emergency's start or stop now (call it after commit), waiting at most about
+    SYNC_TIMEOUT for each step; when the broker cannot be reached, hand the messages to the
+    retried task instead. Returns the number of messages published or queued."""
+    if not enabled():
+        return 0
+    if event not in ("start", "stop"):
+        raise ValueError(f"unknown emergency event {event!r}")
+    messages = emergency_messages(emergency, event)
+    if not messages:
+        return 0
+    try:
+        return publish_now(messages, timeout=SYNC_TIMEOUT)
+    except PublishError as exc:
+        log.warning("emergency %s: MQTT publish failed (%s); queued for retry", emergency.pk, exc)
+    from .radio_tasks import mqtt_publish
+
+    mqtt_publish([list(m) for m in messages])
+    return len(messages)
 
 
 def _enqueue(messages: Sequence[Message]) -> int:
@@ -173,14 +206,22 @@ def _client_for(url: str) -> tuple[Any, str, int]:
     return client, parts.hostname or "127.0.0.1", parts.port or (8883 if secure else 1883)
 
 
-def publish_now(messages: Sequence[Sequence[str]], *, url: str | None = None) -> int:
+def publish_now(
+    messages: Sequence[Sequence[str]], *, url: str | None = None, timeout: float | None = None
+) -> int:
     """One connection for the batch: connect, publish all with QoS 1, wait for every PUBACK,
     disconnect. Raises PublishError so that the task retries the whole batch (QoS 1 means at
-    least once: a device may hear a message twice, never zero times)."""
+    least once: a device may hear a message twice, never zero times).
+
+    `timeout` bounds each wait (TCP connect, CONNACK, each PUBACK); the task's defaults are
+    generous, the request's (SYNC_TIMEOUT) short."""
     url = url or settings.MQTT_URL
     if not messages or not url:
         return 0
+    connect_timeout = CONNECT_TIMEOUT if timeout is None else timeout
+    publish_timeout = PUBLISH_TIMEOUT if timeout is None else timeout
     client, host, port = _client_for(url)
+    client.connect_timeout = connect_timeout
     connected = threading.Event()
     outcome: dict[str, Any] = {}
 
@@ -195,14 +236,14 @@ def publish_now(messages: Sequence[Sequence[str]], *, url: str | None = None) ->
         raise PublishError(f"cannot reach the MQTT broker at {host}:{port}: {exc}") from exc
     client.loop_start()
     try:
-        if not connected.wait(CONNECT_TIMEOUT):
+        if not connected.wait(connect_timeout):
             raise PublishError("the MQTT broker did not answer the connection")
         reason = outcome.get("reason")
         if reason is not None and getattr(reason, "is_failure", False):
             raise PublishError(f"the MQTT broker refused the connection: {reason}")
         infos = [client.publish(topic, payload, qos=QOS) for topic, payload in messages]
         for info in infos:
-            info.wait_for_publish(timeout=PUBLISH_TIMEOUT)
+            info.wait_for_publish(timeout=publish_timeout)
             if not info.is_published():
                 raise PublishError("the MQTT broker did not acknowledge a message")
     except (RuntimeError, ValueError) as exc:

@@ -14,6 +14,7 @@ import pytest
 
 from thongtincoso.accounts.roles import Role
 from thongtincoso.radio import push
+from thongtincoso.radio.alerts import notice
 from thongtincoso.radio.models import Device, DeviceKind, Emergency, EmergencySource
 
 BROKER = ("127.0.0.1", 1883)
@@ -146,7 +147,14 @@ def test_an_emergency_is_announced_once_per_target_topic(
     with django_capture_on_commit_callbacks(execute=True):
         assert push.emergency_event(emergency, "start") == 3
         assert push.emergency_event(emergency, "stop") == 3
-    start = {"type": "emergency", "event": "start", "emergency": emergency.pk, "title": "Bão số 3"}
+    # Each event carries the notice: enough for a device to play it before its manifest changes.
+    start = {
+        "type": "emergency",
+        "event": "start",
+        "emergency": emergency.pk,
+        "title": "Bão số 3",
+        "notice": notice(emergency),
+    }
     stop = {**start, "event": "stop"}
     assert listener.drain() == [
         ("ttcs/zones/00070.001/events", start),
@@ -218,12 +226,19 @@ def test_services_push_after_commit_through_the_real_manifests(
             source=EmergencySource.BULLETIN,
             bulletin=bulletin,
         )
-    # Two publish batches (the manifests' and the emergency's), in either order; Cửa Nam hears
-    # nothing.
-    assert sorted(listener.drain(), key=lambda message: message[1]["type"]) == [
+    # Two publish batches: the emergency's, from the request before any manifest is rendered,
+    # then the manifests'; Cửa Nam hears nothing.
+    emergency.refresh_from_db()
+    assert listener.drain() == [
         (
             "ttcs/communes/00070/events",
-            {"type": "emergency", "event": "start", "emergency": emergency.pk, "title": "Cháy"},
+            {
+                "type": "emergency",
+                "event": "start",
+                "emergency": emergency.pk,
+                "title": "Cháy",
+                "notice": notice(emergency),
+            },
         ),
         ("ttcs/communes/00070/events", {"type": "manifest", "etag": None}),
     ]
