@@ -46,10 +46,13 @@ def test_an_mqtt_push_reaches_notify() -> None:
                     await asyncio.sleep(0.05)
                     if any(i.key == "emergency:4:1" for i in agent.items):
                         break
+            assert [i.key for i in agent.items] == ["emergency:4:1"]
+            # The notice is enough to play; the manifest poll follows 5-15 s later (spread).
+            assert not agent._poll_now.is_set()
+            await clock.advance(16)
+            assert agent._poll_now.is_set()
         finally:
             listener.cancel()
-        assert [i.key for i in agent.items] == ["emergency:4:1"]
-        assert agent._poll_now.is_set()  # any push also means "poll now"
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
 

@@ -443,3 +443,39 @@ def test_an_item_cut_by_a_new_manifest_is_logged_preempted() -> None:
         assert _events(server)[0][:2] == ("1:d:1", "preempted")
 
     run(scenario)
+
+
+@pytest.mark.parametrize(
+    ("message", "at_once", "later"),
+    [
+        ({"type": "manifest", "etag": '"new-1"'}, True, True),  # this device's own change
+        ({"type": "manifest", "etag": None}, False, True),  # a commune broadcast: spread out
+        ({"type": "emergency", "event": "stop", "emergency": 3}, True, True),
+    ],
+)
+def test_a_push_polls_now_or_spread_out(message: dict, at_once: bool, later: bool) -> None:
+    async def scenario() -> tuple[bool, bool]:
+        clock = VirtualClock(T0)
+        agent, _, _ = make_agent(clock, FakeServer(clock))
+        agent.notify(message)
+        now = agent._poll_now.is_set()
+        await clock.advance(6)  # PUSH_POLL_SPREAD_S has passed
+        return now, agent._poll_now.is_set()
+
+    import asyncio
+
+    assert asyncio.run(scenario()) == (at_once, later)
+
+
+def test_a_manifest_push_with_the_etag_already_held_does_not_poll() -> None:
+    import asyncio
+
+    async def scenario() -> bool:
+        clock = VirtualClock(T0)
+        agent, _, _ = make_agent(clock, FakeServer(clock))
+        agent.set_manifest({"version": 1, "items": []}, '"held-1"')
+        agent.notify({"type": "manifest", "etag": '"held-1"'})
+        await clock.advance(6)
+        return agent._poll_now.is_set()
+
+    assert asyncio.run(scenario()) is False

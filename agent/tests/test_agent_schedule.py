@@ -198,3 +198,47 @@ def test_needed_audio_puts_emergencies_first_then_soonest() -> None:
         item("s:d:4", T0 + 400, 10, B),  # same audio as s:d:2: fetched once
     )
     assert [i.key for i in needed_audio(items, T0)] == ["emergency:1:1", "s:d:2", "s:d:3"]
+
+
+# A 20 s warning repeated 3 times, 60 s apart: repetitions at T0, T0 + 80 and T0 + 160.
+WARNING = notice(9, T0, E, duration=20, repeat=3, interval=60)
+
+
+@pytest.mark.parametrize(
+    ("now", "key"),
+    [
+        (T0 + 30, "emergency:9:1"),  # heard of after rep 1 ended: rep 1 now, not silence until 80
+        (T0 + 79, "emergency:9:1"),  # still before rep 2
+        (T0 + 85, "emergency:9:2"),  # rep 2 has begun: rep 2 (from the beginning), not rep 1
+        (T0 + 180 + 119, "emergency:9:3"),  # the last one: up to the grace after its end
+        (T0 + 180 + 121, None),  # over: an old warning is not played an hour later
+    ],
+)
+def test_a_repetition_never_heard_starts_late_until_the_next_one(now: float, key: str) -> None:
+    merged = merge_items([], [WARNING], {}, now)
+    choice = choose(merged, now, set())
+    assert (choice.item.key if choice.item else None) == key
+    if key is not None:
+        assert choice.offset == 0.0  # heard whole
+        assert choice.until == pytest.approx(now + 20)
+
+
+def test_a_late_repetition_needs_its_audio_and_is_fetched() -> None:
+    merged = merge_items([], [WARNING], {}, T0 + 30)
+    assert [i.key for i in needed_audio(merged, T0 + 30)] == ["emergency:9:1"]
+    assert choose(merged, T0 + 30, set(), ready=set()).item is None
+
+
+def test_a_repetition_heard_is_not_repeated_late() -> None:
+    merged = merge_items([], [WARNING], {}, T0 + 30)
+    assert choose(merged, T0 + 30, {"emergency:9:1"}).item is None
+
+
+def test_nothing_of_a_stopped_emergency_starts_late() -> None:
+    stopped = {**WARNING, "state": "stopped", "stopped_at": WARNING["started_at"]}
+    merged = merge_items([], [stopped], {}, T0 + 30)
+    assert choose(merged, T0 + 30, set()).item is None
+    # Stopped by the manifest at T0 + 25 (rep 1 had ended): rep 1 is history, not a late play.
+    reps = notice_items(WARNING)
+    merged = merge_items(reps, [], {9: T0 + 25}, T0 + 30)
+    assert choose(merged, T0 + 30, set()).item is None

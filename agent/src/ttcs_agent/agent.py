@@ -56,6 +56,13 @@ KEEP_UNUSED_AUDIO_S = 3 * 86400  # "delete files no manifest has mentioned for a
 KEEP_PLAYED_S = 4 * 86400  # the manifest window is three days
 SPACE_RETRY_S = 60.0
 TONE_SECONDS = 2.0
+# A push that reaches a whole commune, zone or province makes every device there poll; those
+# polls are spread over this many seconds instead of arriving in the same instant.
+PUSH_POLL_SPREAD_S = 5.0
+# After an emergency notice by push the device already has what it needs to play; its manifest
+# (the re-planned schedule) is fetched a little later, once the emergency audio has been fetched
+# by everyone, and on the server's own "manifest changed" push.
+NOTICE_POLL_AFTER_S = (5.0, 15.0)
 
 
 @dataclass
@@ -444,14 +451,36 @@ class Agent:
     # ---- push ---------------------------------------------------------------------------------
 
     def notify(self, message: Mapping[str, Any]) -> None:
-        """Handle one push payload (MQTT). Any message means: poll now."""
-        if message.get("type") == "emergency":
+        """Handle one push payload (MQTT): act on an emergency notice at once, then poll.
+
+        A device's own message polls at once. A message many devices hear at the same moment
+        (a commune's manifests, an emergency) polls after a random delay, so that ten thousand
+        devices do not all ask in the same instant, while they fetch the emergency's audio.
+        """
+        kind = message.get("type")
+        if kind == "emergency":
             notice = message.get("notice")
             if isinstance(notice, dict) and "id" in notice:
                 self.apply_notice(notice)
-            elif message.get("event") == "stop" and message.get("emergency") is not None:
+                self._poll_later(self.rng.uniform(*NOTICE_POLL_AFTER_S))
+                return
+            if message.get("event") == "stop" and message.get("emergency") is not None:
                 self._stop_notice(int(message["emergency"]))
+        elif kind == "manifest":
+            etag = message.get("etag")
+            if etag is not None and etag == self.etag and self.manifest is not None:
+                return  # already have it
+            if etag is None:  # a broadcast to the commune
+                self._poll_later(self.rng.uniform(0.0, PUSH_POLL_SPREAD_S))
+                return
         self._poll_now.set()
+
+    def _poll_later(self, delay: float) -> None:
+        async def later() -> None:
+            await self.clock.sleep(delay)
+            self._poll_now.set()
+
+        self._spawn(later())
 
     def apply_notice(self, notice: dict[str, Any]) -> None:
         """An emergency notice, effective at once: overlay items, audio fetched first."""

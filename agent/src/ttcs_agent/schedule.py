@@ -8,7 +8,11 @@ Rules (docs/device-protocol.md §2, docs/radio.md "Emergency pre-emption"):
 - EXCEPT emergencies: a repetition the device learns of (or gets the audio of) more than
   `LATE_EMERGENCY_S` after its start plays FROM THE BEGINNING at once, and runs its whole
   duration even past its listed `end`. A warning must be heard whole; joining it half-way
-  would broadcast half an evacuation order.
+  would broadcast half an evacuation order. A repetition never heard may start late until the
+  next repetition of the same emergency starts (the last one: until `LATE_EMERGENCY_GRACE_S`
+  after its end), so a device that hears of the emergency after the first repetition ended (a
+  poll, a slow download) still plays it at once instead of staying silent until the next one.
+  Nothing of an emergency starts after it was stopped.
 - An emergency always pre-empts a non-emergency item; a newer emergency (later start) pre-empts
   an older one. Repetitions of the same emergency never cut each other.
 - An item whose key is in `done` (completed, or stopped by command) is not played again.
@@ -25,6 +29,9 @@ from typing import Any
 from .clock import parse_iso
 
 LATE_EMERGENCY_S = 0.5
+# How long after its end the last repetition of an emergency may still start for a device that
+# learns of it late: a poll interval (60 s by default) plus a re-render, with room to spare.
+LATE_EMERGENCY_GRACE_S = 120.0
 EMERGENCY = "emergency"
 TERMINAL_NOTICE_STATES = frozenset({"stopped", "cancelled"})
 
@@ -47,10 +54,20 @@ class PlayItem:
     emergency_id: int | None = None
     repetition: int | None = None
     of: int | None = None
+    # Emergencies: the moment after which a repetition not yet heard may no longer start late
+    # (set by merge_items; None means its `end`).
+    late_until: float | None = None
 
     @property
     def is_emergency(self) -> bool:
         return self.kind == EMERGENCY or self.emergency_id is not None
+
+    @property
+    def last_start(self) -> float:
+        """The latest moment at which this item may (still) start."""
+        if self.is_emergency and self.late_until is not None:
+            return max(self.end, self.late_until)
+        return self.end
 
 
 @dataclass(frozen=True)
@@ -184,7 +201,27 @@ def merge_items(
         or item.emergency_id not in stopped
         or item.end <= stopped[item.emergency_id]
     ]
-    return sorted(kept, key=lambda item: (item.start, item.key))
+    return sorted(_late_windows(kept, stopped), key=lambda item: (item.start, item.key))
+
+
+def _late_windows(items: list[PlayItem], stopped: Mapping[int, float]) -> list[PlayItem]:
+    """Give each emergency repetition its `late_until`: the next repetition's start, or the
+    last one's end + LATE_EMERGENCY_GRACE_S, and never past the emergency's stop."""
+    starts: dict[int, list[float]] = {}
+    for item in items:
+        if item.emergency_id is not None:
+            starts.setdefault(item.emergency_id, []).append(item.start)
+    result = []
+    for item in items:
+        if item.emergency_id is None:
+            result.append(item)
+            continue
+        later = [s for s in starts[item.emergency_id] if s > item.start]
+        until = min(later) if later else item.end + LATE_EMERGENCY_GRACE_S
+        if item.emergency_id in stopped:
+            until = min(until, stopped[item.emergency_id])
+        result.append(replace(item, late_until=until))
+    return result
 
 
 def _audio_offset(item: PlayItem, now: float) -> float:
@@ -199,7 +236,7 @@ def _eligible(item: PlayItem, now: float, done: set[str], ready: set[str] | None
         return False
     if ready is not None and item.sha256 not in ready:
         return False
-    if not item.start <= now < item.end:
+    if not item.start <= now < item.last_start:
         return False
     if item.is_emergency or item.loop or item.duration <= 0:
         return True
@@ -272,7 +309,7 @@ def needed_audio(items: list[PlayItem], now: float) -> list[PlayItem]:
 
     One entry per hash (its most urgent item); items already over are left out.
     """
-    upcoming = [i for i in items if i.sha256 and i.end > now and i.status != "dropped"]
+    upcoming = [i for i in items if i.sha256 and i.last_start > now and i.status != "dropped"]
     upcoming.sort(key=lambda i: (not i.is_emergency, i.start))
     seen: set[str] = set()
     result = []
