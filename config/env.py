@@ -94,6 +94,13 @@ def database_config() -> dict:
     """DATABASES['default'] from DATABASE_URL, or a tuned embedded SQLite file."""
     if DATABASE_URL:
         config = environ.Env.db_url_config(DATABASE_URL)
+        if config.get("ENGINE") == "django.db.backends.sqlite3" and config.get("NAME") not in (
+            "",
+            ":memory:",
+        ):
+            # A SQLite file named by URL gets the same tuning as the embedded default: without
+            # IMMEDIATE transactions, concurrent writers fail with "database is locked".
+            return sqlite_config(Path(config["NAME"]))
         config.setdefault("CONN_MAX_AGE", 60)
         config["CONN_HEALTH_CHECKS"] = True
         return config

@@ -391,9 +391,17 @@ class Agent:
             await self._wait(self._poll_now, delay)
 
     async def poll_once(self) -> None:
-        await self._poll_manifest()
+        """The alerts file first, then the manifest; each is tried even when the other fails
+        (a manifest endpoint in trouble must not hide an emergency from a device without push)."""
+        failure: Exception | None = None
         if self.province and not self.needs_enrolment:
-            await self._poll_alerts()
+            try:
+                await self._poll_alerts()
+            except (TransportError, ServerError) as exc:
+                failure = exc
+        await self._poll_manifest()
+        if failure is not None:
+            raise failure
 
     async def _poll_manifest(self) -> None:
         headers = {"If-None-Match": self.etag} if self.etag and self.manifest else {}
