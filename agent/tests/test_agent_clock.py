@@ -83,11 +83,32 @@ def test_date_header_is_used_until_a_heartbeat_estimate_exists() -> None:
     # Within 2 s of the precise estimate, the coarse header changes nothing...
     sync.from_date_header(formatdate(T0 + 1, usegmt=True), clock.time())
     assert sync.offset == pytest.approx(120.0)
-    # ...but a clock step shows up in the next Date header and is followed at once.
-    clock.skew = -300
-    sync.from_date_header(formatdate(T0, usegmt=True), clock.time())
-    assert sync.offset == pytest.approx(300.5)
+    # ...but one that disagrees by more than 2 s is followed at once.
+    sync.from_date_header(formatdate(T0 + 10, usegmt=True), clock.time())
+    assert sync.offset == pytest.approx(130.5)
     assert not sync.precise
+
+
+def test_a_wall_clock_step_does_not_move_server_time() -> None:
+    # A Pi without RTC boots hours off; NTP then steps its wall clock. Server time is kept
+    # against the monotonic clock, so the step changes the offset, not server time.
+    clock = VirtualClock(T0, skew=-7200)
+    sync = ClockSync(clock, MemoryStore())
+    sync.from_heartbeat(format_iso(T0), clock.time(), clock.time())
+    assert sync.server_now() == pytest.approx(T0)
+    clock.skew = 0.0
+    assert sync.server_now() == pytest.approx(T0)
+    assert sync.offset == pytest.approx(0.0)
+    assert sync.precise  # a Date header agreeing with it now changes nothing
+    sync.from_date_header(formatdate(T0, usegmt=True), clock.time())
+    assert sync.precise
+
+
+def test_before_any_estimate_server_time_is_the_wall_clock() -> None:
+    clock = VirtualClock(T0, skew=-50)
+    sync = ClockSync(clock)
+    clock.skew = 0.0  # NTP steps the clock before the server was ever reached
+    assert sync.server_now() == pytest.approx(T0)
 
 
 def test_malformed_date_headers_are_ignored() -> None:

@@ -32,10 +32,12 @@ from .schedule import (
     Current,
     PlayItem,
     choose,
+    emergency_stops,
     items_from_manifest,
     manifest_stops,
     merge_items,
     needed_audio,
+    notice_ok,
     notice_reaches,
 )
 from .store import Store, is_disk_full
@@ -63,6 +65,19 @@ PUSH_POLL_SPREAD_S = 5.0
 # (the re-planned schedule) is fetched a little later, once the emergency audio has been fetched
 # by everyone, and on the server's own "manifest changed" push.
 NOTICE_POLL_AFTER_S = (5.0, 15.0)
+# A real player's audio ends a little after the moment the agent computed (its own start-up
+# latency, decoder buffering). An emergency still sounding this long past its `until` is left
+# to end by itself rather than losing its last words (unless it was stopped, or a newer
+# emergency pre-empts it).
+END_SLACK_S = 1.5
+# A play that ends by itself this much short of its audio (or with a non-zero exit status)
+# did not play properly: the player crashed or could not read the file.
+SHORT_PLAY_S = 2.0
+# A `Date` header read after a round trip longer than this could be off by as much: ignored.
+DATE_MAX_ROUND_TRIP_S = 1.0
+SHORT_PLAY_RATIO = 0.05
+# An emergency whose play fails is tried again while its window allows, at most this often.
+MAX_EMERGENCY_FAILURES = 3
 
 
 @dataclass
@@ -109,6 +124,14 @@ class ServerError(Exception):
     """A 5xx (or unexpected) answer: retried with back-off like a network failure."""
 
 
+def _json_answer(response: Response, what: str) -> Any:
+    """A 200's JSON body; one that is not JSON is a server fault (retried with back-off)."""
+    try:
+        return response.json()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ServerError(f"{what}: the answer is not JSON ({exc})") from exc
+
+
 def province_from_topics(topics: list[str]) -> str | None:
     for topic in topics:
         parts = topic.split("/")
@@ -152,6 +175,12 @@ class Agent:
         self.alerts_etag: str | None = saved_alerts.get("etag")
         self.alert_notices: list[dict[str, Any]] = saved_alerts.get("emergencies") or []
         self.push_notices: dict[str, dict[str, Any]] = store.load_json("push_notices") or {}
+        if not isinstance(self.manifest, dict):
+            self.manifest = None
+        if not isinstance(self.alert_notices, list):
+            self.alert_notices = []
+        if not isinstance(self.push_notices, dict):
+            self.push_notices = {}
         self.played: dict[str, float] = store.load_json("played") or {}
         self.commands: dict[str, Any] = store.load_json("commands") or {"acks": {}, "sent": []}
         self.volume: int | None = (store.load_json("volume") or {}).get("volume")
@@ -161,7 +190,10 @@ class Agent:
         self.offline = False
         self.space_short = False
         self.items: list[PlayItem] = []
+        self.stops: dict[int, float] = {}  # emergency id -> the moment it was stopped
         self.playing: Playing | None = None
+        self._stopping = False  # set by shutdown(): nothing new starts
+        self._failures: dict[str, int] = {}
         self.downloading: str | None = None
         self._retry: dict[str, tuple[float, Backoff]] = {}
         self._poll_now = asyncio.Event()
@@ -227,6 +259,7 @@ class Agent:
     async def run(self) -> None:
         """Run until cancelled. Cancelling at any await is safe (a power cut, in drills)."""
         self._bind_to_running_loop()
+        self._stopping = False
         if self.playing is None:
             self.recover()
         loops: list[Callable[[], Awaitable[None]]] = [
@@ -270,7 +303,12 @@ class Agent:
             self.playing.ended = asyncio.ensure_future(self.player.wait())
 
     async def shutdown(self) -> None:
-        """A clean stop (SIGTERM): the current play is logged as `partial`, sound stops."""
+        """A clean stop (SIGTERM): the current play is logged as `partial`, sound stops.
+
+        The scheduler is told first, so that ending the current play does not make it start
+        the same item again while the process goes down.
+        """
+        self._stopping = True
         if self.playing is not None:
             await self._finish(self.server_now(), "partial", done=False)
         await self.player.stop()
@@ -329,8 +367,11 @@ class Agent:
         *,
         headers: dict[str, str] | None = None,
         json_body: Any = None,
+        public: bool = False,
     ) -> Response:
-        """One request; feeds the clock sync and notices revocation (401)."""
+        """One request; feeds the clock sync and notices revocation (a 401 on a device path:
+        `public` paths need no credential, so their 401 says nothing about ours)."""
+        sent = self.sync.local_now()
         try:
             response = await self.transport.request(
                 method, path, headers=headers, json_body=json_body
@@ -339,11 +380,17 @@ class Agent:
             self.offline = True
             raise
         self.offline = False
-        before = self.sync.offset
-        self.sync.from_date_header(response.headers.get("date"), self.clock.time())
-        if abs(self.sync.offset - before) > 0.5:
-            self._reschedule.set()  # the clock was corrected: start/end times moved
-        if response.status == 401:
+        # The Date header was written when the headers left the server: compare it with the
+        # moment they arrived, not with the end of the body's transfer.
+        body_seconds = max(0.0, response.body_seconds)
+        round_trip = self.sync.local_now() - body_seconds - sent
+        if round_trip <= DATE_MAX_ROUND_TRIP_S:  # a slow exchange tells nothing useful
+            before = self.server_now()
+            received = self.clock.time() - body_seconds
+            self.sync.from_date_header(response.headers.get("date"), received)
+            if abs(self.server_now() - before) > 0.5:
+                self._reschedule.set()  # the clock was corrected: start/end times moved
+        if response.status == 401 and not public:
             self._revoked()
         return response
 
@@ -413,7 +460,7 @@ class Agent:
         if response.status != 200:
             log.warning("manifest: HTTP %s", response.status)
             return
-        manifest = response.json()
+        manifest = _json_answer(response, "manifest")
         version = manifest.get("version", PROTOCOL_VERSION) if isinstance(manifest, dict) else None
         if not isinstance(version, int) or version > PROTOCOL_VERSION:
             self.fault = f"manifest version {version} unsupported"
@@ -435,14 +482,19 @@ class Agent:
 
     async def _poll_alerts(self) -> None:
         headers = {"If-None-Match": self.alerts_etag} if self.alerts_etag else {}
-        response = await self._call("GET", f"/device-alerts/{self.province}.json", headers=headers)
+        # A public file: a 401 there (a proxy, a misconfigured server) says nothing about
+        # this device's credential.
+        path = f"/device-alerts/{self.province}.json"
+        response = await self._call("GET", path, headers=headers, public=True)
         if response.status in (304, 401):
             return
         if response.status == 404:  # no alerts file: no emergency in the province
             self._set_alerts([], None)
         elif response.status == 200:
-            body = response.json() or {}
-            self._set_alerts(list(body.get("emergencies") or []), response.headers.get("etag"))
+            body = _json_answer(response, "alerts")
+            entries = body.get("emergencies") if isinstance(body, dict) else None
+            notices = [n for n in entries or [] if notice_ok(n)]
+            self._set_alerts(notices, response.headers.get("etag"))
         elif response.status >= 500:
             raise ServerError(f"alerts: HTTP {response.status}")
 
@@ -492,6 +544,8 @@ class Agent:
 
     def apply_notice(self, notice: dict[str, Any]) -> None:
         """An emergency notice, effective at once: overlay items, audio fetched first."""
+        if not notice_ok(notice):
+            return  # never persisted: a malformed notice must not survive a restart
         if notice.get("targets") and not notice_reaches(notice, self._codes()):
             return
         known = self.push_notices.get(str(notice["id"]))
@@ -523,6 +577,8 @@ class Agent:
         """Alert-file and pushed notices by id; a stopped/cancelled state wins over active."""
         merged: dict[int, dict[str, Any]] = {}
         for notice in [*self.push_notices.values(), *self.alert_notices]:
+            if not notice_ok(notice):
+                continue
             if notice.get("targets") and not notice_reaches(notice, self._codes()):
                 continue
             known = merged.get(int(notice["id"]))
@@ -535,9 +591,9 @@ class Agent:
 
     def _refresh_items(self) -> None:
         now = self.server_now()
-        self.items = merge_items(
-            items_from_manifest(self.manifest), self._notices(), manifest_stops(self.manifest), now
-        )
+        notices, stops = self._notices(), manifest_stops(self.manifest)
+        self.items = merge_items(items_from_manifest(self.manifest), notices, stops, now)
+        self.stops = emergency_stops(notices, stops, now)
         self._reschedule.set()
         self._download_wake.set()
 
@@ -582,7 +638,7 @@ class Agent:
 
     def _next_download(self) -> tuple[PlayItem | None, float]:
         """The most urgent missing audio that is not waiting for a retry (or how long to wait)."""
-        now = self.clock.time()
+        now = self.sync.local_now()
         wait = 300.0
         missing = False
         for item in needed_audio(self.items, self.server_now()):
@@ -602,15 +658,17 @@ class Agent:
         _, backoff = self._retry.get(sha, (0.0, None))
         backoff = backoff or Backoff(self.rng)
         delay = fixed if fixed is not None else backoff.next()
-        self._retry[sha] = (self.clock.time() + delay, backoff)
+        self._retry[sha] = (self.sync.local_now() + delay, backoff)
 
     def _has_room(self, item: PlayItem) -> bool:
         sha = item.sha256 or ""
         needed = max(0, item.size - self.store.partial_size(sha))
-        if self.store.free_bytes() - needed >= self.config.min_free_bytes:
+        # The reserve is for ordinary downloads: an emergency only needs room for its file.
+        reserve = 0 if item.is_emergency else self.config.min_free_bytes
+        if self.store.free_bytes() - needed >= reserve:
             return True
         self.store.evict(self._referenced())
-        return self.store.free_bytes() - needed >= self.config.min_free_bytes
+        return self.store.free_bytes() - needed >= reserve
 
     async def _download(self, item: PlayItem) -> None:
         sha = item.sha256 or ""
@@ -706,24 +764,76 @@ class Agent:
 
     async def schedule_once(self) -> float | None:
         """Make the loudspeaker match the schedule now; returns when to look again."""
+        if self._stopping:
+            return None
         now = self.server_now()
-        playing = self.playing
-        if playing is not None and playing.ended.done():
-            await self._finish(now, "completed", done=True)
-            playing = None
-        if self.needs_enrolment and playing is None:
+        if self.playing is not None and self.playing.ended.done():
+            await self._finish_ended(now)
+        if self.needs_enrolment and self.playing is None:
             return None  # keep nothing new playing
-        current = Current(playing.item.key, playing.until) if playing else None
-        choice = choose(self.items, now, set(self.played), current, self._ready())
-        if playing is not None and not choice.keep:
+        choice = self._choose(now)
+        if self.playing is not None and not choice.keep:
             await self._end_current(now, choice)
+            # Choose again without it: the item just ended (and perhaps marked played) must
+            # not be started again by the choice made while it was still playing.
+            now = self.server_now()
+            choice = self._choose(now)
+        if self._stopping:
+            return None
         if choice.item is not None and not choice.keep and not self.needs_enrolment:
             await self._start(choice, now)
         return choice.wake_at
 
+    def _choose(self, now: float) -> Choice:
+        playing = self.playing
+        current = Current(playing.item.key, self._until(playing)) if playing else None
+        return choose(self.items, now, set(self.played), current, self._ready())
+
+    def _stop_of(self, item: PlayItem) -> float | None:
+        """When the emergency `item` belongs to was stopped (None: not stopped)."""
+        return self.stops.get(item.emergency_id) if item.emergency_id is not None else None
+
+    def _until(self, playing: Playing) -> float:
+        """When the current play must end: a stop cuts an emergency at once, even one that
+        started late and runs past its listed end; otherwise an emergency gets END_SLACK_S
+        for the player's own end."""
+        stop = self._stop_of(playing.item)
+        if stop is not None:
+            return min(playing.until, stop)
+        if playing.item.is_emergency and not playing.ended.done():
+            return playing.until + END_SLACK_S
+        return playing.until
+
+    async def _finish_ended(self, now: float) -> None:
+        """The audio ended by itself: completed, unless the player failed or ended early."""
+        playing = self.playing
+        assert playing is not None
+        item = playing.item
+        played = playing.offset + (now - playing.started_at)
+        code = getattr(self.player, "exit_code", None)
+        tolerance = max(SHORT_PLAY_S, item.duration * SHORT_PLAY_RATIO)
+        short = item.loop or (item.duration > 0 and played < item.duration - tolerance)
+        if not short and not (isinstance(code, int) and code != 0):
+            self._failures.pop(item.key, None)
+            await self._finish(now, "completed", done=True)
+            return
+        outcome = "failed" if played < SHORT_PLAY_S else "partial"
+        log.warning("%s ended early (%.1f s, exit %s): %s", item.key, played, code, outcome)
+        failures = self._failures[item.key] = self._failures.get(item.key, 0) + 1
+        # An emergency may start again while its window allows (a warning must be heard),
+        # but a player that fails every time must not be restarted for ever.
+        retry = item.is_emergency and failures < MAX_EMERGENCY_FAILURES
+        await self._finish(now, outcome, done=not retry)
+
     async def _end_current(self, now: float, choice: Choice) -> None:
         playing = self.playing
         assert playing is not None
+        stop = self._stop_of(playing.item)
+        if stop is not None and now >= stop - 1e-6:  # its emergency was stopped
+            played = playing.offset + (now - playing.started_at)
+            outcome = "completed" if played >= playing.item.duration - 0.5 else "partial"
+            await self._finish(now, outcome, done=True)
+            return
         # The plan may have changed under the item (a new manifest cut it at an emergency's
         # start): judge it by its current entry, not by the one it started with.
         item = next((i for i in self.items if i.key == playing.item.key), None)
@@ -796,6 +906,8 @@ class Agent:
         ended = asyncio.ensure_future(self.player.wait())
         self.playing = Playing(item, started, choice.offset, until, ended)
         log.info("playing %s (%s) from %.1f s", item.key, item.title, choice.offset)
+        if self._stopping:  # shutdown() came while the player was starting
+            await self._finish(self.server_now(), "partial", done=False)
 
     # ---- commands -----------------------------------------------------------------------------
 
@@ -921,7 +1033,9 @@ class Agent:
         if response.status != 200:
             log.warning("heartbeat: HTTP %s %s", response.status, response.body[:200])
             return
-        answer = response.json() or {}
+        answer = _json_answer(response, "heartbeat")
+        if not isinstance(answer, dict):
+            raise ServerError("heartbeat: the answer is not a JSON object")
         if isinstance(answer.get("server_time"), str):
             self.sync.from_heartbeat(answer["server_time"], sent, received)
             self._reschedule.set()
@@ -962,7 +1076,8 @@ class Agent:
         """POST one batch. True when the next batch can follow at once."""
         response = await self._call("POST", PLAYLOG_PATH, json_body={"events": batch})
         if response.status == 200:
-            answer = response.json() or {}
+            answer = _json_answer(response, "playlog")
+            answer = answer if isinstance(answer, dict) else {}
             for rejected in answer.get("rejected") or []:
                 log.warning("play event rejected: %s", rejected)
             # Accepted, duplicates and rejected alike: the server has settled every one.

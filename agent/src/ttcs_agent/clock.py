@@ -39,6 +39,10 @@ class SystemClock:
     def time(self) -> float:
         return _time.time()
 
+    def monotonic(self) -> float:
+        """Never stepped (NTP, a dead RTC): what the server-time offset is kept against."""
+        return _time.monotonic()
+
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
 
@@ -65,6 +69,10 @@ class VirtualClock:
 
     def time(self) -> float:
         return self._now + self.skew
+
+    def monotonic(self) -> float:
+        """Like `time.monotonic()`: unaffected by `skew` changes (clock steps)."""
+        return self._now
 
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:
@@ -133,6 +141,12 @@ class ClockSync:
     Two sources: the heartbeat's `server_time` (milliseconds; the round trip's midpoint is the
     moment it was read) and any response's `Date` header (whole seconds). The coarse one is
     used only before the first heartbeat estimate, or when it disagrees by more than 2 s.
+
+    Once an estimate exists, server time is kept against the clock's `monotonic()` (when it
+    has one), not its wall clock: NTP stepping the wall clock after boot (a Pi without RTC
+    starts hours off) must not move server time, or every start/end would jump with it.
+    `offset` (server - wall clock now) is derived, and is what is persisted: the monotonic
+    clock restarts at boot, so a cold start rebuilds the reference from the saved offset.
     """
 
     STORE_NAME = "offset"
@@ -140,19 +154,31 @@ class ClockSync:
     def __init__(self, clock: Clock, store: Store | None = None) -> None:
         self.clock = clock
         self.store = store
-        self.offset = 0.0
+        self._base = 0.0  # server time - reference clock (valid when `known`)
         self.precise = False  # True once a heartbeat estimate is in use
         self.known = False  # True once any estimate exists (now or before a reboot)
         self._saved: float | None = None
         if store is not None:
             saved = store.load_json(self.STORE_NAME)
             if isinstance(saved, dict) and isinstance(saved.get("offset"), int | float):
-                self.offset = float(saved["offset"])
-                self._saved = self.offset
+                self._saved = float(saved["offset"])
+                self._base = self._saved + self.clock.time() - self.local_now()
                 self.known = True
 
+    def local_now(self) -> float:
+        """The reference clock: `monotonic()` when the clock has one, else its wall clock."""
+        monotonic = getattr(self.clock, "monotonic", None)
+        return float(monotonic()) if callable(monotonic) else self.clock.time()
+
     def server_now(self) -> float:
-        return self.clock.time() + self.offset
+        if not self.known:  # nothing learnt yet: the wall clock is all there is
+            return self.clock.time()
+        return self.local_now() + self._base
+
+    @property
+    def offset(self) -> float:
+        """Server time - the local wall clock, now (protocol §4)."""
+        return self.server_now() - self.clock.time()
 
     def from_heartbeat(self, server_time: str, sent_local: float, received_local: float) -> None:
         """Offset from a heartbeat answer, read at the midpoint of the request's round trip."""
@@ -172,7 +198,8 @@ class ClockSync:
             self._set(estimate, precise=False)
 
     def _set(self, offset: float, *, precise: bool) -> None:
-        self.offset = offset
+        """`offset`: server time - wall clock, as measured just now."""
+        self._base = offset + self.clock.time() - self.local_now()
         self.precise = precise
         self.known = True
         if self.store is None:

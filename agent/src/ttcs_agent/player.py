@@ -142,6 +142,8 @@ class SubprocessPlayer:
         self.volume = 100
         self._process: asyncio.subprocess.Process | None = None
         self._item: PlayItem | None = None
+        # The exit status of the last play that ended by itself (non-zero: the player failed).
+        self.exit_code: int | None = None
 
     @classmethod
     def preset(cls, name: str) -> SubprocessPlayer:
@@ -158,6 +160,7 @@ class SubprocessPlayer:
     async def start(self, item: PlayItem, path: Path | None, offset: float) -> None:
         await self.stop()
         self._item = item
+        self.exit_code = None
         if path is None:
             return  # silence: nothing to run, wait() never returns until stop()
         argv = self._argv(item, path, offset)
@@ -189,6 +192,7 @@ class SubprocessPlayer:
             await asyncio.Event().wait()  # stopped, not ended by itself
         if code != 0:
             log.warning("player exited with status %s", code)
+        self.exit_code = code
         self._process = None
 
     async def tone(self, seconds: float) -> None:

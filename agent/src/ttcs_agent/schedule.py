@@ -22,11 +22,14 @@ Times are server-time epoch seconds (the agent corrects its clock before calling
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .clock import parse_iso
+
+log = logging.getLogger(__name__)
 
 LATE_EMERGENCY_S = 0.5
 # How long after its end the last repetition of an emergency may still start for a device that
@@ -110,18 +113,57 @@ def item_from_dict(raw: Mapping[str, Any]) -> PlayItem:
     )
 
 
+# What a malformed entry raises when parsed (a missing key, a bad time, a wrong type).
+BAD_ENTRY = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
+
+
+def _entries(document: Mapping[str, Any] | None, name: str) -> list[Any]:
+    entries = document.get(name) if isinstance(document, Mapping) else None
+    return entries if isinstance(entries, list) else []
+
+
 def items_from_manifest(manifest: Mapping[str, Any] | None) -> list[PlayItem]:
-    return [item_from_dict(raw) for raw in (manifest or {}).get("items", [])]
+    """The manifest's items; an entry that does not parse is skipped (and logged), so one
+    bad entry cannot silence the whole schedule."""
+    items = []
+    for raw in _entries(manifest, "items"):
+        try:
+            items.append(item_from_dict(raw))
+        except BAD_ENTRY as exc:
+            log.error("manifest item skipped (%s: %s): %.200r", type(exc).__name__, exc, raw)
+    return items
 
 
 def manifest_stops(manifest: Mapping[str, Any] | None) -> dict[int, float]:
     """Emergencies the manifest lists as `stopped`, with the moment they stopped."""
     stops: dict[int, float] = {}
-    for raw in (manifest or {}).get("emergencies", []):
-        if raw.get("state") == "stopped":
-            moment = raw.get("stopped_at") or raw.get("ends_at") or raw.get("started_at")
-            stops[int(raw["id"])] = parse_iso(moment) if moment else 0.0
+    for raw in _entries(manifest, "emergencies"):
+        try:
+            if raw.get("state") == "stopped":
+                moment = raw.get("stopped_at") or raw.get("ends_at") or raw.get("started_at")
+                stops[int(raw["id"])] = parse_iso(moment) if moment else 0.0
+        except BAD_ENTRY as exc:
+            log.error("manifest emergency skipped (%s): %.200r", exc, raw)
     return stops
+
+
+def notice_ok(notice: Any) -> bool:
+    """Whether an emergency notice parses (a malformed one is ignored, not fatal)."""
+    try:
+        if not isinstance(notice, Mapping):
+            raise TypeError("not an object")
+        int(notice["id"])
+        notice_stop(notice, 0.0)
+        notice_items(notice)
+        targets = notice.get("targets") or {}
+        if not isinstance(targets, Mapping):
+            raise TypeError("bad targets")
+        for key in ("zones", "communes", "provinces"):
+            list(targets.get(key) or [])
+    except BAD_ENTRY as exc:
+        log.error("emergency notice ignored (%s: %s): %.200r", type(exc).__name__, exc, notice)
+        return False
+    return True
 
 
 def notice_reaches(notice: Mapping[str, Any], codes: Iterable[str | None]) -> bool:
@@ -185,14 +227,12 @@ def merge_items(
     keys are the same, so a repetition already played or playing is not played again.
     A stopped emergency loses every repetition that had not ended when it stopped.
     """
-    stopped = dict(stops)
+    notices = [notice for notice in notices if notice_ok(notice)]
+    stopped = emergency_stops(notices, stops, now)
     in_manifest = {i.emergency_id for i in manifest_items if i.emergency_id is not None}
     merged = list(manifest_items)
     for notice in notices:
-        moment = notice_stop(notice, now)
-        if moment is not None:
-            stopped[int(notice["id"])] = min(moment, stopped.get(int(notice["id"]), moment))
-        elif int(notice["id"]) not in in_manifest:
+        if notice_stop(notice, now) is None and int(notice["id"]) not in in_manifest:
             merged.extend(notice_items(notice))
     kept = [
         item
@@ -202,6 +242,20 @@ def merge_items(
         or item.end <= stopped[item.emergency_id]
     ]
     return sorted(_late_windows(kept, stopped), key=lambda item: (item.start, item.key))
+
+
+def emergency_stops(
+    notices: Iterable[Mapping[str, Any]], stops: Mapping[int, float], now: float
+) -> dict[int, float]:
+    """Every stopped emergency (manifest `stops` + stopped/cancelled notices) -> its stop."""
+    stopped = dict(stops)
+    for notice in notices:
+        if not notice_ok(notice):
+            continue
+        moment = notice_stop(notice, now)
+        if moment is not None:
+            stopped[int(notice["id"])] = min(moment, stopped.get(int(notice["id"]), moment))
+    return stopped
 
 
 def _late_windows(items: list[PlayItem], stopped: Mapping[int, float]) -> list[PlayItem]:

@@ -85,27 +85,37 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+Op = tuple[str, dict[str, Any] | None, Any]
+
+
+def checkpoint_id(record: dict[str, Any] | None) -> tuple[str, Any] | None:
+    """What identifies one open-play checkpoint: its item key and start."""
+    return None if record is None else (str(record.get("key")), record.get("started_at"))
+
+
 class _PendingQueue:
     """Queue operations that could not be written (full disk), kept in memory and retried.
 
-    Entries are ("put", event) or ("close", event-or-None): a close also clears the open-play
-    checkpoint, in the same transaction as its event, when it is finally written.
+    Entries are ("put", event, None) or ("close", event-or-None, checkpoint id): a close also
+    clears the open-play checkpoint, in the same transaction as its event, when it is finally
+    written, but only the checkpoint it closed (the id of the one open when it was asked for):
+    a later play's checkpoint must survive a late write of an earlier close.
     """
 
     def __init__(self) -> None:
-        self.ops: list[tuple[str, dict[str, Any] | None]] = []
+        self.ops: list[Op] = []
 
     def events(self) -> list[dict[str, Any]]:
-        return [event for _, event in self.ops if event is not None]
+        return [event for _, event, _ in self.ops if event is not None]
 
     def remove(self, ids: set[str]) -> None:
-        kept: list[tuple[str, dict[str, Any] | None]] = []
-        for kind, event in self.ops:
+        kept: list[Op] = []
+        for kind, event, match in self.ops:
             if event is not None and event["event_id"] in ids:
                 if kind == "close":
-                    kept.append((kind, None))  # the checkpoint must still be cleared
+                    kept.append((kind, None, match))  # the checkpoint must still be cleared
                 continue
-            kept.append((kind, event))
+            kept.append((kind, event, match))
         self.ops = kept
 
 
@@ -125,6 +135,7 @@ class DiskStore:
         self.audio_dir.mkdir(exist_ok=True)
         self._cleanup_tmp()
         self._pending = _PendingQueue()
+        self._close_match: Any = None  # the checkpoint the close being written may clear
         self._db = sqlite3.connect(self.path / "queue.sqlite3", isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -249,13 +260,28 @@ class DiskStore:
             (event["event_id"], json.dumps(event, ensure_ascii=False)),
         )
 
+    def _apply_op(self, kind: str, event: dict[str, Any] | None, match: Any) -> None:
+        # `_apply` keeps its two-argument signature (drills override it to fill the disk):
+        # the checkpoint a close may clear travels beside it.
+        self._close_match = match
+        self._apply(kind, event)
+
     def _apply(self, kind: str, event: dict[str, Any] | None) -> None:
         """One queue operation in one transaction (an event and its checkpoint clear together)."""
+        match = self._close_match
         with self._transaction():
             if event is not None:
                 self._insert(event)
-            if kind == "close":
+            if (
+                kind == "close"
+                and match is not None
+                and checkpoint_id(self._open_record()) == match
+            ):
                 self._db.execute("DELETE FROM kv WHERE name IN ('open_play', 'last_alive')")
+
+    def _open_record(self) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT value FROM kv WHERE name = 'open_play'").fetchone()
+        return None if row is None else json.loads(row[0])
 
     @contextlib.contextmanager
     def _transaction(self) -> Any:
@@ -269,24 +295,25 @@ class DiskStore:
             raise
 
     def _do(self, kind: str, event: dict[str, Any] | None) -> None:
+        match = checkpoint_id(self._open_record()) if kind == "close" else None
         self.flush()
         if self._pending.ops:  # still full: keep order, queue behind the earlier ones
-            self._pending.ops.append((kind, event))
+            self._pending.ops.append((kind, event, match))
             return
         try:
-            self._apply(kind, event)
+            self._apply_op(kind, event, match)
         except (sqlite3.OperationalError, OSError) as exc:
             if not is_disk_full(exc):
                 raise
             log.warning("disk full: play event kept in memory until it can be written")
-            self._pending.ops.append((kind, event))
+            self._pending.ops.append((kind, event, match))
 
     def flush(self) -> bool:
         """Write what a full disk held back; True when nothing is left pending."""
         while self._pending.ops:
-            kind, event = self._pending.ops[0]
+            kind, event, match = self._pending.ops[0]
             try:
-                self._apply(kind, event)
+                self._apply_op(kind, event, match)
             except (sqlite3.OperationalError, OSError) as exc:
                 if not is_disk_full(exc):
                     raise
@@ -330,6 +357,9 @@ class DiskStore:
         )
 
     def play_open(self, record: dict[str, Any]) -> None:
+        # Earlier closes first: written after this checkpoint they would have to be matched
+        # against it, and a power cut before they are written would lose their events.
+        self.flush()
         try:
             with self._transaction():
                 self._kv_set("open_play", record)
@@ -431,22 +461,23 @@ class MemoryStore:
     def free_bytes(self) -> int:
         return 0 if self.full else max(0, self.capacity - self._used())
 
-    def _apply(self, kind: str, event: dict[str, Any] | None) -> None:
+    def _apply(self, kind: str, event: dict[str, Any] | None, match: Any = None) -> None:
         self._check_space()
         if event is not None:
             self._events.setdefault(event["event_id"], copy.deepcopy(event))
-        if kind == "close":
+        if kind == "close" and match is not None and checkpoint_id(self._open) == match:
             self._open = None
 
     def _do(self, kind: str, event: dict[str, Any] | None) -> None:
+        match = checkpoint_id(self._open) if kind == "close" else None
         self.flush()
         if self._pending.ops:
-            self._pending.ops.append((kind, event))
+            self._pending.ops.append((kind, event, match))
             return
         try:
-            self._apply(kind, event)
+            self._apply(kind, event, match)
         except OSError:
-            self._pending.ops.append((kind, event))
+            self._pending.ops.append((kind, event, match))
 
     def flush(self) -> bool:
         while self._pending.ops:
@@ -478,6 +509,7 @@ class MemoryStore:
         return len(self._events) + len(self._pending.events())
 
     def play_open(self, record: dict[str, Any]) -> None:
+        self.flush()  # earlier closes first (see DiskStore.play_open)
         if not self.full:
             self._open = {**record, "last_alive": record.get("started_at")}
 

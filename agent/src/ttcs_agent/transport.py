@@ -7,6 +7,7 @@ answers from a fake or from the Django test client, with no socket at all.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ class Response:
     status: int
     headers: dict[str, str] = field(default_factory=dict)  # lower-case keys
     body: bytes = b""
+    # Seconds between the headers' arrival and the end of the body (the agent dates a `Date`
+    # header by the headers' arrival). 0 for in-memory transports.
+    body_seconds: float = 0.0
 
     def json(self) -> Any:
         return json.loads(self.body.decode("utf-8")) if self.body else None
@@ -138,9 +142,13 @@ class HttpTransport:
                 json=json_body,
                 timeout=self._timeout,
             ) as response:
+                headers_at = time.monotonic()
                 body = await response.read()
                 return Response(
-                    response.status, {k.lower(): v for k, v in response.headers.items()}, body
+                    response.status,
+                    {k.lower(): v for k, v in response.headers.items()},
+                    body,
+                    body_seconds=time.monotonic() - headers_at,
                 )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransportError(f"{method} {path}: {exc}") from exc
