@@ -103,7 +103,9 @@ class HttpTransport:
         self.credential = credential
         self._session = session
         self._owns_session = session is None
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        # From the moment a connection is ours: waiting for one from a pool shared by thousands
+        # of simulated devices (each real device has its own) is not the server's slowness.
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         # Downloads can be long: bound the silence between bytes, not the whole transfer.
         self._stream_timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=timeout, sock_read=timeout
