@@ -45,7 +45,6 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import ROOT, Report, fmt_time, run_main
+from harness import ROOT, Report, fmt_time, run_main, wait_port
 
 OUTPUT = ROOT / "var" / "bench" / "emergency.json"
 RUNS_DIR = ROOT / "var" / "bench" / "emergency-runs"  # the simulator's results of each run
@@ -296,17 +295,6 @@ def stop_emergency(facts: dict[str, Any], bulletin: Any) -> None:
 
 
 # --- processes ------------------------------------------------------------------------------
-
-
-def wait_port(port: int, seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.2)
-    return False
 
 
 def raise_nofile() -> None:

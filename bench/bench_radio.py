@@ -36,7 +36,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,7 +44,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from harness import ROOT, Report, fmt_time, run_main
+from harness import ROOT, Report, fmt_time, run_main, wait_port
 
 OUTPUT = ROOT / "var" / "bench" / "radio.json"
 PER_COMMUNE = int(os.environ.get("BENCH_DEVICES_PER_COMMUNE", "15"))
@@ -259,17 +258,6 @@ def build(report: Report, facts: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- (d) the poll path ------------------------------------------------------------------------
-
-
-def wait_port(port: int, seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.2)
-    return False
 
 
 def lua_rotation(work: Path, requests: list[tuple[str, dict[str, str]]]) -> Path:

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import platform
+import socket
 import statistics
 import sys
 import tempfile
@@ -149,6 +150,18 @@ def fmt_ms(seconds: float) -> str:
 
 def fmt_rate(per_second: float) -> str:
     return f"{per_second:,.0f}/s"
+
+
+def wait_port(port: int, seconds: float = 30) -> bool:
+    """True once something accepts connections on 127.0.0.1:`port` (a server started)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
 
 
 # --- environment and database -------------------------------------------------------------
