@@ -479,3 +479,18 @@ def test_a_manifest_push_with_the_etag_already_held_does_not_poll() -> None:
         return agent._poll_now.is_set()
 
     assert asyncio.run(scenario()) is False
+
+
+def test_notices_heard_by_push_are_forgotten_after_two_days() -> None:
+    import asyncio
+
+    from agent_fakes import audio_bytes, notice
+
+    async def scenario() -> list[str]:
+        clock = VirtualClock(T0)
+        agent, _, store = make_agent(clock, FakeServer(clock))
+        agent.apply_notice(notice(1, T0 - 3 * 86400, audio_bytes("old"), duration=20))
+        agent.apply_notice(notice(2, T0 - 3600, audio_bytes("new"), duration=20))
+        return sorted(store.load_json("push_notices"))
+
+    assert asyncio.run(scenario()) == ["2"]

@@ -58,6 +58,7 @@ KEEP_UNUSED_AUDIO_S = 3 * 86400  # "delete files no manifest has mentioned for a
 KEEP_PLAYED_S = 4 * 86400  # the manifest window is three days
 SPACE_RETRY_S = 60.0
 TONE_SECONDS = 2.0
+KEEP_NOTICES_S = 2 * 86400  # emergency notices heard by push are forgotten two days on
 # A push that reaches a whole commune, zone or province makes every device there poll; those
 # polls are spread over this many seconds instead of arriving in the same instant.
 PUSH_POLL_SPREAD_S = 5.0
@@ -565,6 +566,17 @@ class Agent:
         self._refresh_items()
 
     def _save_push_notices(self) -> None:
+        # Keep what could still matter (the manifest lists emergencies for a day after they end):
+        # a device hears notices for years, the file must not grow with them.
+        horizon = self.server_now() - KEEP_NOTICES_S
+        for key, known in list(self.push_notices.items()):
+            moment = known.get("stopped_at") or known.get("started_at")
+            try:
+                old = moment is None or parse_iso(str(moment)) < horizon
+            except ValueError:
+                old = True
+            if old:
+                del self.push_notices[key]
         try:
             self.store.save_json("push_notices", self.push_notices)
         except OSError as exc:
