@@ -182,6 +182,8 @@ class Agent:
             self.alert_notices = []
         if not isinstance(self.push_notices, dict):
             self.push_notices = {}
+        # Stored by an older version, or damaged: checked once here, not at every re-plan.
+        self.push_notices = {k: n for k, n in self.push_notices.items() if notice_ok(n)}
         self.played: dict[str, float] = store.load_json("played") or {}
         self.commands: dict[str, Any] = store.load_json("commands") or {"acks": {}, "sent": []}
         self.volume: int | None = (store.load_json("volume") or {}).get("volume")
