@@ -119,7 +119,57 @@ class _PendingQueue:
         self.ops = kept
 
 
-class DiskStore:
+class _HoldsBackWhenFull:
+    """The event-queue rules both stores share: an operation the disk cannot take (full) is
+    kept in memory, in order, and written before the next one; nothing else is swallowed."""
+
+    _pending: _PendingQueue
+
+    def _checkpoint(self) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def _apply_op(self, kind: str, event: dict[str, Any] | None, match: Any) -> None:
+        raise NotImplementedError
+
+    def _do(self, kind: str, event: dict[str, Any] | None) -> None:
+        match = checkpoint_id(self._checkpoint()) if kind == "close" else None
+        self.flush()
+        if self._pending.ops:  # still full: keep order, queue behind the earlier ones
+            self._pending.ops.append((kind, event, match))
+            return
+        try:
+            self._apply_op(kind, event, match)
+        except (sqlite3.OperationalError, OSError) as exc:
+            if not is_disk_full(exc):
+                raise
+            log.warning("disk full: play event kept in memory until it can be written")
+            self._pending.ops.append((kind, event, match))
+
+    def flush(self) -> bool:
+        """Write what a full disk held back; True when nothing is left pending."""
+        while self._pending.ops:
+            kind, event, match = self._pending.ops[0]
+            try:
+                self._apply_op(kind, event, match)
+            except (sqlite3.OperationalError, OSError) as exc:
+                if not is_disk_full(exc):
+                    raise
+                return False
+            self._pending.ops.pop(0)
+        return True
+
+    @property
+    def disk_full(self) -> bool:
+        return bool(self._pending.ops)
+
+    def queue_put(self, event: dict[str, Any]) -> None:
+        self._do("put", event)
+
+    def play_close(self, event: dict[str, Any] | None) -> None:
+        self._do("close", event)
+
+
+class DiskStore(_HoldsBackWhenFull):
     """The device's storage under one directory (0700).
 
     Layout: `<name>.json` state files (0600), `audio/<sha>.mp3` verified audio,
@@ -272,14 +322,10 @@ class DiskStore:
         with self._transaction():
             if event is not None:
                 self._insert(event)
-            if (
-                kind == "close"
-                and match is not None
-                and checkpoint_id(self._open_record()) == match
-            ):
+            if kind == "close" and match is not None and checkpoint_id(self._checkpoint()) == match:
                 self._db.execute("DELETE FROM kv WHERE name IN ('open_play', 'last_alive')")
 
-    def _open_record(self) -> dict[str, Any] | None:
+    def _checkpoint(self) -> dict[str, Any] | None:
         row = self._db.execute("SELECT value FROM kv WHERE name = 'open_play'").fetchone()
         return None if row is None else json.loads(row[0])
 
@@ -293,40 +339,6 @@ class DiskStore:
             if self._db.in_transaction:  # SQLITE_FULL may already have rolled it back
                 self._db.execute("ROLLBACK")
             raise
-
-    def _do(self, kind: str, event: dict[str, Any] | None) -> None:
-        match = checkpoint_id(self._open_record()) if kind == "close" else None
-        self.flush()
-        if self._pending.ops:  # still full: keep order, queue behind the earlier ones
-            self._pending.ops.append((kind, event, match))
-            return
-        try:
-            self._apply_op(kind, event, match)
-        except (sqlite3.OperationalError, OSError) as exc:
-            if not is_disk_full(exc):
-                raise
-            log.warning("disk full: play event kept in memory until it can be written")
-            self._pending.ops.append((kind, event, match))
-
-    def flush(self) -> bool:
-        """Write what a full disk held back; True when nothing is left pending."""
-        while self._pending.ops:
-            kind, event, match = self._pending.ops[0]
-            try:
-                self._apply_op(kind, event, match)
-            except (sqlite3.OperationalError, OSError) as exc:
-                if not is_disk_full(exc):
-                    raise
-                return False
-            self._pending.ops.pop(0)
-        return True
-
-    @property
-    def disk_full(self) -> bool:
-        return bool(self._pending.ops)
-
-    def queue_put(self, event: dict[str, Any]) -> None:
-        self._do("put", event)
 
     def queue_peek(self, limit: int) -> list[dict[str, Any]]:
         self.flush()
@@ -385,14 +397,11 @@ class DiskStore:
             record["last_alive"] = json.loads(rows["last_alive"])
         return record
 
-    def play_close(self, event: dict[str, Any] | None) -> None:
-        self._do("close", event)
-
     def close(self) -> None:
         self._db.close()
 
 
-class MemoryStore:
+class MemoryStore(_HoldsBackWhenFull):
     """`Store` in memory for simulated fleets: same behaviour, no bytes kept.
 
     Audio is hashed as it arrives and checked like on disk, but only `sha -> size` is kept.
@@ -461,39 +470,15 @@ class MemoryStore:
     def free_bytes(self) -> int:
         return 0 if self.full else max(0, self.capacity - self._used())
 
-    def _apply(self, kind: str, event: dict[str, Any] | None, match: Any = None) -> None:
+    def _checkpoint(self) -> dict[str, Any] | None:
+        return self._open
+
+    def _apply_op(self, kind: str, event: dict[str, Any] | None, match: Any) -> None:
         self._check_space()
         if event is not None:
             self._events.setdefault(event["event_id"], copy.deepcopy(event))
         if kind == "close" and match is not None and checkpoint_id(self._open) == match:
             self._open = None
-
-    def _do(self, kind: str, event: dict[str, Any] | None) -> None:
-        match = checkpoint_id(self._open) if kind == "close" else None
-        self.flush()
-        if self._pending.ops:
-            self._pending.ops.append((kind, event, match))
-            return
-        try:
-            self._apply(kind, event, match)
-        except OSError:
-            self._pending.ops.append((kind, event, match))
-
-    def flush(self) -> bool:
-        while self._pending.ops:
-            try:
-                self._apply(*self._pending.ops[0])
-            except OSError:
-                return False
-            self._pending.ops.pop(0)
-        return True
-
-    @property
-    def disk_full(self) -> bool:
-        return bool(self._pending.ops)
-
-    def queue_put(self, event: dict[str, Any]) -> None:
-        self._do("put", event)
 
     def queue_peek(self, limit: int) -> list[dict[str, Any]]:
         self.flush()
@@ -519,9 +504,6 @@ class MemoryStore:
 
     def open_play(self) -> dict[str, Any] | None:
         return copy.deepcopy(self._open)
-
-    def play_close(self, event: dict[str, Any] | None) -> None:
-        self._do("close", event)
 
     def close(self) -> None:
         return None
