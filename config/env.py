@@ -64,6 +64,15 @@ API_ANON_RATE: str = env.str("TTCS_API_ANON_RATE", default="120/m")
 # Public portal pages, feeds and downloads, per address (a feed reader polls; a crawler must not
 # exhaust the server).
 PORTAL_RATE: str = env.str("TTCS_PORTAL_RATE", default="300/m")
+# Citizen feedback (docs/feedback.md): submissions per client address and per phone or e-mail,
+# Open311 POSTs per application key; how long a sender may reopen an answer; how long contact
+# details are kept once a feedback is closed; reminders this many working days before a deadline.
+FEEDBACK_RATE_IP: str = env.str("TTCS_FEEDBACK_RATE_IP", default="20/h")
+FEEDBACK_RATE_CONTACT: str = env.str("TTCS_FEEDBACK_RATE_CONTACT", default="10/d")
+OPEN311_RATE_KEY: str = env.str("TTCS_OPEN311_RATE_KEY", default="600/m")
+FEEDBACK_REOPEN_DAYS: int = env.int("TTCS_FEEDBACK_REOPEN_DAYS", default=30)
+FEEDBACK_RETENTION_DAYS: int = env.int("TTCS_FEEDBACK_RETENTION_DAYS", default=365)
+FEEDBACK_REMIND_DAYS: int = env.int("TTCS_FEEDBACK_REMIND_DAYS", default=2)
 API_USER_RATE: str = env.str("TTCS_API_USER_RATE", default="1200/m")
 # HTTPS policy in production (config/settings/production.py).
 SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=True)

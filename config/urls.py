@@ -36,6 +36,10 @@ urlpatterns = [
     path("api/device/v1/", include("thongtincoso.radio.device_urls")),
     path("device-manifests/", include(manifest_file_urlpatterns)),
     path("device-alerts/", include(alerts_file_urlpatterns)),
+    # Citizen feedback: the public form and status pages, the handlers' pages (feedback/urls.py),
+    # and Open311 GeoReport v2 for other applications (docs/open311.md).
+    path("feedback/", include("thongtincoso.feedback.urls")),
+    path("open311/v2/", include("thongtincoso.feedback.open311_urls")),
     path("", include("thongtincoso.web.urls")),
 ]
 # Media is never served as a plain directory: every file goes through a view that checks who may

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "thongtincoso.bulletins",
     "thongtincoso.speech",
     "thongtincoso.radio",
+    "thongtincoso.feedback",
     "thongtincoso.portal",
     "thongtincoso.web",
 ]
@@ -195,6 +196,12 @@ TTCS_TTS_HTTP = {
 TTCS_API_ANON_RATE = E.API_ANON_RATE
 TTCS_PORTAL_RATE = E.PORTAL_RATE
 TTCS_API_USER_RATE = E.API_USER_RATE
+TTCS_FEEDBACK_RATE_IP = E.FEEDBACK_RATE_IP
+TTCS_FEEDBACK_RATE_CONTACT = E.FEEDBACK_RATE_CONTACT
+TTCS_OPEN311_RATE_KEY = E.OPEN311_RATE_KEY
+TTCS_FEEDBACK_REOPEN_DAYS = E.FEEDBACK_REOPEN_DAYS
+TTCS_FEEDBACK_RETENTION_DAYS = E.FEEDBACK_RETENTION_DAYS
+TTCS_FEEDBACK_REMIND_DAYS = E.FEEDBACK_REMIND_DAYS
 # Clients are identified by REMOTE_ADDR, or by X-Forwarded-For only as far as it was written by
 # our own proxies (TTCS_TRUSTED_PROXY_COUNT); a client-supplied header would dodge the limits.
 NINJA_NUM_PROXIES = E.TRUSTED_PROXY_COUNT

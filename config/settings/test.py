@@ -19,6 +19,9 @@ TTCS_AUDIT_ANCHOR = ""
 TTCS_API_ANON_RATE = "100000/m"
 TTCS_PORTAL_RATE = "100000/m"
 TTCS_API_USER_RATE = "100000/m"
+TTCS_FEEDBACK_RATE_IP = "100000/m"
+TTCS_FEEDBACK_RATE_CONTACT = "100000/m"
+TTCS_OPEN311_RATE_KEY = "100000/m"
 if not E.DATABASE_URL:
     DATABASES = {"default": E.sqlite_config(E.VAR_DIR / "test.sqlite3")}
     # No TEST NAME: Django then uses a shared in-memory database, which is fast and lets several
