@@ -49,7 +49,7 @@ urlpatterns = [
 def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
     # Django answers a body over DATA_UPLOAD_MAX_MEMORY_SIZE (and other unreadable requests) here;
     # API clients get JSON saying what is wrong, people the usual page.
-    from django.core.exceptions import RequestDataTooBig
+    from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 
     if request.path.startswith("/api/"):
         if isinstance(exception, RequestDataTooBig):
@@ -58,6 +58,12 @@ def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
         else:
             message = _("The request could not be read.")
         return JsonResponse({"detail": message}, status=400)
+    too_big = isinstance(exception, (RequestDataTooBig, TooManyFilesSent))
+    if request.path.startswith("/feedback/") and too_big:
+        # Citizens sending photos get a page saying what the limits are (feedback/public_views).
+        from thongtincoso.feedback.public_views import request_too_big
+
+        return request_too_big(request, exception)
     return defaults.bad_request(request, exception)
 
 

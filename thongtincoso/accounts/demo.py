@@ -28,6 +28,7 @@ DEMO_ACCOUNTS: list[tuple[str, str, str, str]] = [
     ("hn.viewer", "Đỗ Văn Hải", Role.VIEWER, PROVINCE),
     ("hoankiem.editor", "Bùi Thị Hoa", Role.EDITOR, COMMUNE_A),
     ("hoankiem.approver", "Ngô Văn Khánh", Role.APPROVER, COMMUNE_A),
+    ("hoankiem.feedback", "Trịnh Thị Mai", Role.FEEDBACK_OFFICER, COMMUNE_A),
     ("cuanam.editor", "Đặng Thị Lan", Role.EDITOR, COMMUNE_B),
     ("cuanam.admin", "Phan Văn Minh", Role.UNIT_ADMIN, COMMUNE_B),
 ]

@@ -25,6 +25,8 @@ from . import downloads
 from . import selectors as portal_selectors
 
 BULLETINS_PER_PAGE = 20
+# A commune's page shows its latest answered feedback (public projection only, feedback/public.py).
+ANSWERED_FEEDBACK_SHOWN = 3
 
 
 def _not_found(request: HttpRequest) -> HttpResponse:
@@ -65,8 +67,21 @@ def unit_page(request: HttpRequest, code: str) -> HttpResponse:
         "provinces": (
             portal_selectors.portal_provinces() if unit.kind == UnitKind.NATION else None
         ),
+        "answered_feedback": (_answered_feedback(unit) if unit.kind == UnitKind.COMMUNE else None),
     }
     return render(request, "portal/unit.html", context)
+
+
+def _answered_feedback(unit: Any) -> list[Any]:
+    from thongtincoso.feedback import public as feedback_public
+    from thongtincoso.feedback.models import Status as FeedbackStatus
+
+    rows = (
+        feedback_public.public_queryset()
+        .filter(commune=unit, status__in=(FeedbackStatus.ANSWERED, FeedbackStatus.CLOSED))
+        .order_by("-answered_at", "-id")[:ANSWERED_FEEDBACK_SHOWN]
+    )
+    return [feedback_public.to_public(f) for f in rows]
 
 
 @require_safe

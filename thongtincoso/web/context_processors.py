@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from thongtincoso.accounts import policy
 from thongtincoso.accounts.roles import Action
 from thongtincoso.bulletins.selectors import approval_queue, inbox_undecided_count
+from thongtincoso.feedback import selectors as feedback_selectors
 from thongtincoso.notifications.selectors import unread_count
 
 
@@ -24,6 +25,12 @@ def shell(request: HttpRequest) -> dict:
         "nav_queue_count": (lambda: approval_queue(user).count()) if may_approve else None,
         "nav_unread": lambda: unread_count(user),
         "nav_inbox_count": lambda: inbox_undecided_count(user),
+        # Feedback: handlers, approvers and unit admins; the badge counts overdue items in scope.
+        "nav_feedback_overdue": (
+            (lambda: feedback_selectors.overdue(feedback_selectors.feedback_visible(user)).count())
+            if feedback_selectors.may_see_feedback_menu(user)
+            else None
+        ),
         "nav_config": policy.is_system_admin(user),
         "nav_manage_users": policy.may_anywhere(user, Action.MANAGE_USERS),
         "nav_audit": policy.may_anywhere(user, Action.VIEW_AUDIT),

@@ -619,6 +619,7 @@ def job_cancel(request: HttpRequest, job_id: str) -> HttpResponse:
     return redirect(safe_next(request, reverse("web:job_progress", args=[job.pk])))
 
 
+@login_required
 def job_progress(request: HttpRequest, job_id: str) -> HttpResponse:
     """The job page; htmx polls the same address and gets only the progress partial."""
     job = get_object_or_404(jobs_visible(policy.acting_user(request)), pk=job_id)

@@ -1,0 +1,529 @@
+"""The handlers' pages, through the web: scoping, every workflow action, privacy, admin lists."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from thongtincoso.accounts.roles import Role
+from thongtincoso.accounts.services import role_assign
+from thongtincoso.audit.models import AuditRecord
+from thongtincoso.bulletins.models import Bulletin
+from thongtincoso.feedback import services
+from thongtincoso.feedback.models import (
+    AnswerState,
+    Contact,
+    Feedback,
+    Holiday,
+    RoutingRule,
+    Source,
+    Status,
+)
+
+from .factories import (
+    SENDER_PHONE,
+    accepted_feedback,
+    jpeg_bytes,
+    make_approver,
+    make_feedback,
+    make_officer,
+    make_sender_feedback,
+    make_unit_admin,
+    reload,
+)
+
+pytestmark = pytest.mark.django_db
+
+LIST = "/feedback/staff/"
+
+
+def detail(fb: Feedback) -> str:
+    return f"/feedback/staff/{fb.code}/"
+
+
+def act(fb: Feedback, action: str) -> str:
+    return f"/feedback/staff/{fb.code}/{action}/"
+
+
+@pytest.fixture
+def officer(tree: Any, make_user: Any) -> Any:
+    return make_officer(make_user, tree.hoankiem, "officer_hk")
+
+
+@pytest.fixture
+def other_officer(tree: Any, make_user: Any) -> Any:
+    return make_officer(make_user, tree.cuanam, "officer_cn")
+
+
+# --- Scope and the list -----------------------------------------------------------------------
+
+
+def test_officer_sees_only_feedback_of_their_commune(tree, officer, other_officer, client_for):
+    mine = make_feedback(tree.hoankiem)
+    theirs = make_feedback(tree.cuanam)
+    client = client_for(officer)
+
+    html = client.get(LIST).content.decode()
+
+    assert mine.code in html
+    assert theirs.code not in html
+    assert client.get(detail(mine)).status_code == 200
+    assert client.get(detail(theirs)).status_code == 404
+    assert client.post(act(theirs, "accept")).status_code == 404
+    assert reload(theirs).status == Status.RECEIVED
+
+
+def test_pages_are_for_staff_only(tree, make_user, client_for):
+    editor = make_user("editor", tree.hoankiem, role=Role.EDITOR)
+    fb = make_feedback(tree.hoankiem)
+    client = client_for(editor)
+    assert client.get(LIST).status_code == 404
+    assert client.get(detail(fb)).status_code == 404
+
+
+def test_filters(tree, officer, client_for):
+    plain = make_feedback(tree.hoankiem, "moi-truong", description="Cây đổ chắn ngang đường phố")
+    light = make_feedback(tree.hoankiem, "chieu-sang", description="Đèn đường hỏng cả tuần nay")
+    accepted = accepted_feedback(tree.hoankiem, officer, description="Ổ gà lớn giữa đường")
+    client = client_for(officer)
+
+    def codes(**params: str) -> set[str]:
+        html = client.get(LIST, params).content.decode()
+        return {f.code for f in (plain, light, accepted) if f.code in html}
+
+    assert codes() == {plain.code, light.code, accepted.code}
+    assert codes(category="chieu-sang") == {light.code}
+    assert codes(status="accepted") == {accepted.code}
+    assert codes(status="open") == {plain.code, light.code, accepted.code}
+    assert codes(q="hỏng cả tuần") == {light.code}
+    assert codes(q=accepted.code.lower()) == {accepted.code}
+    assert codes(unit="00073") == set()
+    assert codes(assignee="me") == set()
+    assert codes(assignee="none") == {plain.code, light.code, accepted.code}
+    tomorrow = (timezone.localdate() + dt.timedelta(days=1)).isoformat()
+    assert codes(date_from=tomorrow) == set()
+
+
+def test_overdue_flag_and_filter(tree, officer, client_for):
+    late = make_feedback(tree.hoankiem, description="Nước thải tràn ra đường nhiều ngày")
+    on_time = make_feedback(tree.hoankiem, description="Biển báo bị che khuất bởi cây")
+    Feedback.objects.filter(pk=late.pk).update(
+        due_date=timezone.localdate() - dt.timedelta(days=14)
+    )
+    client = client_for(officer)
+
+    html = client.get(LIST, {"status": "overdue"}).content.decode()
+    assert late.code in html
+    assert on_time.code not in html
+    assert 'data-testid="overdue"' in html
+    # Fourteen calendar days back hold at least eight working days, whatever the holidays.
+    assert "overdue by" in client.get(LIST, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    html = client.get(LIST, {"status": "open"}).content.decode()
+    row = next(tr for tr in html.split("<tr") if on_time.code in tr)
+    assert 'data-testid="days-left"' in row
+    assert 'data-testid="overdue"' not in row
+
+
+# --- Actions ----------------------------------------------------------------------------------
+
+
+def test_accept_start_and_assign(tree, officer, make_user, client_for):
+    colleague = make_officer(make_user, tree.hoankiem, "colleague")
+    fb = make_feedback(tree.hoankiem)
+    client = client_for(officer)
+
+    response = client.post(act(fb, "accept"))
+    assert response.status_code == 302
+    assert reload(fb).status == Status.ACCEPTED
+
+    assert client.post(act(fb, "start"), {"note": "Đã giao tổ môi trường"}).status_code == 302
+    assert reload(fb).status == Status.IN_PROGRESS
+
+    assert client.post(act(fb, "assign"), {"assignee": colleague.pk}).status_code == 302
+    assert reload(fb).assignee == colleague
+    assert AuditRecord.objects.filter(action="feedback.feedback.assign").exists()
+
+
+def test_assign_to_someone_outside_the_unit_is_refused(tree, officer, other_officer, client_for):
+    fb = make_feedback(tree.hoankiem)
+    response = client_for(officer).post(act(fb, "assign"), {"assignee": other_officer.pk})
+    assert response.status_code == 400
+    assert reload(fb).assignee is None
+
+
+def test_transfer_moves_the_feedback_to_the_other_units_officers(
+    tree, officer, other_officer, client_for
+):
+    fb = make_feedback(tree.hoankiem)
+    first, second = client_for(officer), client_for(other_officer)
+    assert second.get(detail(fb)).status_code == 404
+
+    response = first.post(
+        act(fb, "transfer"), {"to_unit": "00073", "reason": "Địa điểm thuộc phường Cửa Nam"}
+    )
+
+    assert response.status_code == 302
+    assert reload(fb).unit == tree.cuanam
+    assert reload(fb).status == Status.TRANSFERRED
+    assert second.get(detail(fb)).status_code == 200
+    assert first.get(detail(fb)).status_code == 404
+
+
+def test_transfer_without_reason_changes_nothing(tree, officer, client_for):
+    fb = make_feedback(tree.hoankiem)
+    response = client_for(officer).post(act(fb, "transfer"), {"to_unit": "00073", "reason": " "})
+    assert response.status_code == 400
+    assert reload(fb).unit == tree.hoankiem
+
+
+def test_reject_without_reason_is_400_and_changes_nothing(tree, officer, client_for):
+    fb = make_feedback(tree.hoankiem)
+    client = client_for(officer)
+
+    response = client.post(act(fb, "reject"), {"reason": ""}, HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 400
+    assert "Give a reason." in response.content.decode()
+    assert reload(fb).status == Status.RECEIVED
+    assert not AuditRecord.objects.filter(action="feedback.feedback.reject").exists()
+
+    assert client.post(act(fb, "reject"), {"reason": "Không thuộc thẩm quyền"}).status_code == 302
+    assert reload(fb).status == Status.REJECTED
+
+
+def test_an_impossible_step_is_409(tree, officer, client_for):
+    fb = make_feedback(tree.hoankiem)
+    response = client_for(officer).post(act(fb, "close"))
+    assert response.status_code == 409
+    assert reload(fb).status == Status.RECEIVED
+
+
+def test_unknown_action_is_404(tree, officer, client_for):
+    fb = make_feedback(tree.hoankiem)
+    assert client_for(officer).post(act(fb, "explode")).status_code == 404
+
+
+def test_answer_draft_then_publish(tree, officer, client_for):
+    fb = accepted_feedback(tree.hoankiem, officer)
+    client = client_for(officer)
+
+    assert client.post(act(fb, "answer"), {"text": "Đang xử lý", "do": "save"}).status_code == 302
+    assert fb.answer.state == AnswerState.DRAFT
+    assert reload(fb).status == Status.ACCEPTED
+
+    response = client.post(act(fb, "answer"), {"text": "Đã thu gom rác.", "do": "publish"})
+
+    assert response.status_code == 302
+    fb = reload(fb)
+    assert fb.status == Status.ANSWERED
+    assert fb.answer.state == AnswerState.PUBLISHED
+    assert fb.answer.text == "Đã thu gom rác."
+
+
+def test_approval_required_then_approver_approves(tree, officer, make_user, client_for):
+    admin = make_unit_admin(make_user, tree.hoankiem, "admin_hk")
+    approver = make_approver(make_user, tree.hoankiem, "leader_hk")
+    response = client_for(admin).post(
+        "/feedback/staff/settings/", {"unit": "00070", "answers_need_approval": "on"}
+    )
+    assert response.status_code == 302
+    assert services.answers_need_approval(tree.hoankiem)
+    fb = accepted_feedback(tree.hoankiem, officer)
+
+    client_for(officer).post(act(fb, "answer"), {"text": "Đã xử lý xong.", "do": "publish"})
+    assert reload(fb).answer.state == AnswerState.SUBMITTED
+    assert reload(fb).status == Status.ACCEPTED
+
+    leader = client_for(approver)
+    assert (
+        "Approve and publish" in leader.get(detail(fb), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    )
+    assert leader.post(act(fb, "approve")).status_code == 302
+    fb = reload(fb)
+    assert fb.status == Status.ANSWERED
+    assert fb.answer.approved_by == approver
+
+
+def test_approver_returns_with_comment(tree, officer, make_user, client_for):
+    admin = make_unit_admin(make_user, tree.hoankiem, "admin_hk")
+    approver = make_approver(make_user, tree.hoankiem, "leader_hk")
+    services.unit_settings_update(actor=admin, unit=tree.hoankiem, answers_need_approval=True)
+    fb = accepted_feedback(tree.hoankiem, officer)
+    client_for(officer).post(act(fb, "answer"), {"text": "Bản nháp", "do": "publish"})
+    leader = client_for(approver)
+
+    assert leader.post(act(fb, "return"), {"comment": ""}).status_code == 400
+    assert reload(fb).answer.state == AnswerState.SUBMITTED
+    assert leader.post(act(fb, "return"), {"comment": "Ghi rõ thời gian"}).status_code == 302
+    assert reload(fb).answer.state == AnswerState.RETURNED
+
+
+def test_make_bulletin_links_both_ways(tree, officer, client_for):
+    role_assign(actor=None, user=officer, role=Role.EDITOR, unit=tree.hoankiem)
+    fb = accepted_feedback(tree.hoankiem, officer)
+    client = client_for(officer)
+    client.post(act(fb, "answer"), {"text": "Đã thu gom rác.", "do": "publish"})
+
+    response = client.post(act(fb, "bulletin"))
+
+    bulletin = Bulletin.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/bulletins/{bulletin.pk}/edit/"
+    assert reload(fb).bulletin == bulletin
+    assert list(bulletin.feedback_items.all()) == [reload(fb)]
+    assert f'href="/bulletins/{bulletin.pk}/"' in client.get(detail(fb)).content.decode()
+    html = client.get(f"/bulletins/{bulletin.pk}/").content.decode()
+    assert f'href="{detail(fb)}"' in html
+    # A second time is refused: one bulletin per answer.
+    assert client.post(act(fb, "bulletin")).status_code == 409
+
+
+def test_close_after_answer(tree, officer, client_for):
+    fb = accepted_feedback(tree.hoankiem, officer)
+    client = client_for(officer)
+    client.post(act(fb, "answer"), {"text": "Đã xử lý.", "do": "publish"})
+    assert client.post(act(fb, "close")).status_code == 302
+    assert reload(fb).status == Status.CLOSED
+
+
+def test_redact_text(tree, officer, client_for):
+    fb = make_sender_feedback(tree.hoankiem, description="Anh Nam số 0987654321 đổ rác ra đường")
+    response = client_for(officer).post(
+        act(fb, "redact_text"), {"description": "Một người đổ rác ra đường"}
+    )
+    assert response.status_code == 302
+    fb = reload(fb)
+    assert fb.description == "Một người đổ rác ra đường"
+    assert fb.text_redacted_at is not None
+
+
+def test_merge_a_possible_duplicate(tree, officer, client_for):
+    first = make_feedback(tree.hoankiem, address="Ngõ 12 Hàng Bông")
+    second = make_feedback(tree.hoankiem, address="Ngõ 12 Hàng Bông")
+    client = client_for(officer)
+
+    html = client.get(detail(first)).content.decode()
+    assert second.code in html
+    assert client.post(act(first, "merge"), {"duplicate": second.code}).status_code == 302
+    assert reload(second).duplicate_of == first
+
+
+# --- Photos and contact details ---------------------------------------------------------------
+
+
+def test_photo_is_served_to_staff_in_scope_only(tree, officer, other_officer, client_for):
+    fb = make_feedback(tree.hoankiem, photos=1)
+    photo = fb.photos.get()
+    url = f"/feedback/staff/{fb.code}/photos/{photo.pk}/"
+
+    response = client_for(officer).get(url)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
+    assert "private" in response["Cache-Control"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(response.streaming_content)[:2] == b"\xff\xd8"
+    assert client_for(other_officer).get(url).status_code == 404
+    assert client_for(officer).get(f"/feedback/staff/{fb.code}/photos/999999/").status_code == 404
+
+
+def test_redact_photo(tree, officer, client_for):
+    fb = make_feedback(tree.hoankiem, photos=1)
+    photo = fb.photos.get()
+    response = client_for(officer).post(act(fb, "redact_photo"), {"photo": photo.pk})
+    assert response.status_code == 302
+    assert fb.photos.get().redacted_at is not None
+
+
+def test_contact_details_shown_to_the_handler_and_audited(tree, officer, client_for):
+    fb = make_sender_feedback(tree.hoankiem)
+    client = client_for(officer)
+
+    page = client.get(detail(fb)).content.decode()
+    assert SENDER_PHONE not in page
+    assert 'data-testid="show-contact"' in page
+
+    response = client.post(f"/feedback/staff/{fb.code}/contact/")
+
+    assert response.status_code == 200
+    assert SENDER_PHONE in response.content.decode()
+    assert response["Cache-Control"] == "no-store"
+    record = AuditRecord.objects.get(action="feedback.contact.view")
+    assert record.actor_id == officer.pk
+    assert SENDER_PHONE not in str(record.after)
+
+
+def test_contact_hidden_from_an_officer_once_someone_else_is_assigned(
+    tree, officer, make_user, client_for
+):
+    colleague = make_officer(make_user, tree.hoankiem, "colleague")
+    fb = make_sender_feedback(tree.hoankiem)
+    services.feedback_assign(actor=officer, feedback=fb, assignee=colleague)
+    client = client_for(officer)
+
+    page = client.get(detail(fb)).content.decode()
+
+    assert 'data-testid="show-contact"' not in page
+    assert client.post(f"/feedback/staff/{fb.code}/contact/").status_code == 404
+    assert not AuditRecord.objects.filter(action="feedback.contact.view").exists()
+    assert (
+        SENDER_PHONE
+        in client_for(colleague).post(f"/feedback/staff/{fb.code}/contact/").content.decode()
+    )
+
+
+def test_no_contact_and_purged_contact(tree, officer, client_for):
+    anonymous = make_feedback(tree.hoankiem)
+    purged = make_sender_feedback(tree.hoankiem)
+    Contact.objects.filter(feedback=purged).delete()
+    Feedback.objects.filter(pk=purged.pk).update(personal_data_purged_at=timezone.now())
+    client = client_for(officer)
+
+    html = client.post(
+        f"/feedback/staff/{anonymous.code}/contact/", HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert "No contact details given" in html
+
+    html = client.get(detail(purged), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Contact details purged" in html
+    assert 'data-testid="show-contact"' not in html
+
+
+# --- Assisted intake --------------------------------------------------------------------------
+
+
+def test_assisted_intake_records_source_and_recorder(tree, officer, client_for):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = client_for(officer)
+    assert client.get("/feedback/staff/new/").status_code == 200
+    response = client.post(
+        "/feedback/staff/new/",
+        {
+            "source": Source.PHONE,
+            "category": "moi-truong",
+            "commune": "00070",
+            "address": "Chợ Hàng Da",
+            "description": "Người dân gọi điện báo rác thải tồn đọng sau chợ",
+            "name": "Lê Văn Bình",
+            "phone": "0901234567",
+            "photos": [SimpleUploadedFile("a.jpg", jpeg_bytes(), content_type="image/jpeg")],
+        },
+    )
+
+    fb = Feedback.objects.get(address="Chợ Hàng Da")
+    assert response.status_code == 302
+    assert response["Location"] == detail(fb)
+    assert fb.source == Source.PHONE
+    assert fb.recorded_by == officer
+    assert fb.photos.count() == 1
+    assert fb.contact.phone == "0901234567"
+    assert fb.contact.consent_at is not None
+
+
+def test_assisted_intake_refuses_a_commune_out_of_scope_and_bad_input(tree, officer, client_for):
+    client = client_for(officer)
+    data = {
+        "source": Source.MEETING,
+        "category": "moi-truong",
+        "commune": "26734",
+        "address": "Bến Thành",
+        "description": "Phản ánh tại buổi tiếp dân",
+    }
+    assert client.post("/feedback/staff/new/", data).status_code == 400
+    data["commune"] = "00070"
+    data["category"] = "truyen-thanh"  # its required question is missing
+    assert client.post("/feedback/staff/new/", data).status_code == 400
+    assert not Feedback.objects.exists()
+    data["attribute-truyen-thanh-van-de"] = "qua-to"
+    assert client.post("/feedback/staff/new/", data).status_code == 302
+    fb = Feedback.objects.get()
+    assert fb.attributes == {"van-de": "qua-to"}
+    assert fb.source == Source.MEETING
+    assert client.get(detail(fb)).status_code == 200
+
+
+# --- Routing, settings, holidays --------------------------------------------------------------
+
+
+def test_routing_rule_added_through_the_page_routes_new_feedback(tree, make_user, client_for):
+    admin = make_unit_admin(make_user, tree.hanoi, "admin_hn")
+    client = client_for(admin)
+
+    response = client.post(
+        "/feedback/staff/routing/",
+        {"category": "chieu-sang", "area": "00070", "handler_unit": "01"},
+    )
+
+    assert response.status_code == 302
+    rule = RoutingRule.objects.get()
+    assert "Phường Hoàn Kiếm" in client.get("/feedback/staff/routing/").content.decode()
+    assert make_feedback(tree.hoankiem, "chieu-sang").unit == tree.hanoi
+    assert make_feedback(tree.hoankiem, "moi-truong").unit == tree.hoankiem
+
+    assert client.post(f"/feedback/staff/routing/{rule.pk}/delete/").status_code == 302
+    assert not RoutingRule.objects.exists()
+
+
+def test_routing_rule_outside_the_admins_units_is_refused(tree, make_user, client_for):
+    admin = make_unit_admin(make_user, tree.hoankiem, "admin_hk")
+    response = client_for(admin).post(
+        "/feedback/staff/routing/", {"category": "", "area": "26734", "handler_unit": "79"}
+    )
+    assert response.status_code == 400
+    assert not RoutingRule.objects.exists()
+
+
+def test_holidays_page_add_and_delete(tree, officer, system_admin, client_for):
+    viewer = client_for(officer)
+    assert viewer.get("/feedback/staff/holidays/", {"year": 2026}).status_code == 200
+    refused = viewer.post(
+        "/feedback/staff/holidays/?year=2026",
+        {"date": "2026-09-04", "name": "Nghỉ bù", "kind": "holiday"},
+    )
+    assert refused.status_code == 403
+    assert not Holiday.objects.filter(date=dt.date(2026, 9, 4)).exists()
+
+    client = client_for(system_admin)
+    response = client.post(
+        "/feedback/staff/holidays/?year=2026",
+        {"date": "2026-09-04", "name": "Nghỉ bù Quốc khánh", "kind": "holiday"},
+    )
+    assert response.status_code == 302
+    holiday = Holiday.objects.get(date=dt.date(2026, 9, 4))
+    assert holiday.edited
+    assert (
+        "Nghỉ bù Quốc khánh" in client.get("/feedback/staff/holidays/?year=2026").content.decode()
+    )
+
+    response = client.post(
+        "/feedback/staff/holidays/?year=2026",
+        {"holiday": holiday.pk, "date": "2026-09-04", "name": "Nghỉ bù 2/9", "kind": "holiday"},
+    )
+    assert response.status_code == 302
+    assert Holiday.objects.get(pk=holiday.pk).name == "Nghỉ bù 2/9"
+
+    assert viewer.post(f"/feedback/staff/holidays/{holiday.pk}/delete/").status_code == 403
+    assert client.post(f"/feedback/staff/holidays/{holiday.pk}/delete/").status_code == 302
+    assert not Holiday.objects.filter(pk=holiday.pk).exists()
+
+
+# --- The menu ---------------------------------------------------------------------------------
+
+
+def test_menu_entry_for_an_officer_with_overdue_badge_not_for_an_editor(
+    tree, officer, make_user, client_for
+):
+    editor = make_user("editor", tree.hoankiem, role=Role.EDITOR)
+    late = make_feedback(tree.hoankiem)
+    Feedback.objects.filter(pk=late.pk).update(due_date=timezone.localdate() - dt.timedelta(days=3))
+
+    html = client_for(officer).get("/").content.decode()
+    assert 'data-testid="nav-feedback"' in html
+    assert 'data-testid="feedback-overdue-count">1<' in html
+
+    assert 'data-testid="nav-feedback"' not in client_for(editor).get("/").content.decode()
