@@ -306,6 +306,8 @@ def _point(lat: Any, long: Any) -> tuple[Decimal | None, Decimal | None]:
     try:
         lat_d = Decimal(str(lat)).quantize(Decimal("0.000001"))
         long_d = Decimal(str(long)).quantize(Decimal("0.000001"))
+        if not (lat_d.is_finite() and long_d.is_finite()):  # "NaN" quantizes, then cannot compare
+            raise ValueError
     except (InvalidOperation, ValueError):
         raise ServiceError(
             _("The map point is not valid: give latitude and longitude as decimal degrees."),
@@ -504,6 +506,16 @@ def routing_rule_delete(*, actor: User, rule: RoutingRule) -> None:
 # --- Handling -----------------------------------------------------------------------------------
 
 
+def _refuse_merged(feedback: Feedback) -> None:
+    # A merged duplicate follows the feedback it joined (status and answer); handling it on its
+    # own would later be overwritten by the master's changes.
+    if feedback.duplicate_of_id is not None:
+        raise ConflictError(
+            _("This feedback was merged into %(code)s; handle that one instead.")
+            % {"code": feedback.duplicate_of.code}  # type: ignore[union-attr]
+        )
+
+
 def _require_handler(actor: Any, feedback: Feedback) -> None:
     if not policy.may(actor, Action.HANDLE_FEEDBACK, feedback):
         raise NotFoundError(_("Feedback not found."))
@@ -591,6 +603,7 @@ def feedback_accept(*, actor: User, feedback: Feedback) -> Feedback:
     _require_handler(actor, feedback)
     with transaction.atomic():
         feedback = _locked(feedback)
+        _refuse_merged(feedback)
         _check_status(feedback, {Status.RECEIVED, Status.TRANSFERRED})
         feedback.accepted_at = feedback.accepted_at or timezone.now()
         _set_status(feedback, Status.ACCEPTED)
@@ -603,6 +616,7 @@ def feedback_start(*, actor: User, feedback: Feedback, note: str = "") -> Feedba
     _require_handler(actor, feedback)
     with transaction.atomic():
         feedback = _locked(feedback)
+        _refuse_merged(feedback)
         _check_status(feedback, {Status.ACCEPTED, Status.REOPENED, Status.TRANSFERRED})
         feedback.accepted_at = feedback.accepted_at or timezone.now()
         _set_status(feedback, Status.IN_PROGRESS)
@@ -622,6 +636,7 @@ def feedback_assign(*, actor: User, feedback: Feedback, assignee: User | None) -
         )
     with transaction.atomic():
         feedback = _locked(feedback)
+        _refuse_merged(feedback)
         _check_status(feedback, OPEN_STATUSES)
         feedback.assignee = assignee
         feedback.save(update_fields=["assignee", "updated_at"])
@@ -652,6 +667,7 @@ def feedback_transfer(*, actor: User, feedback: Feedback, to_unit: Unit, reason:
         )
     with transaction.atomic():
         feedback = _locked(feedback)
+        _refuse_merged(feedback)
         _check_status(feedback, OPEN_STATUSES)
         if to_unit.pk == feedback.unit_id:
             raise ServiceError(_("The feedback is already with this unit."), field="to_unit")
@@ -689,6 +705,7 @@ def feedback_reject(*, actor: User, feedback: Feedback, reason: str) -> Feedback
     text = _reason(reason)
     with transaction.atomic():
         feedback = _locked(feedback)
+        _refuse_merged(feedback)
         _check_status(feedback, OPEN_STATUSES)
         feedback.reject_reason = text
         feedback.closed_at = timezone.now()
@@ -742,8 +759,13 @@ def feedback_reopen(*, code: str, reason: str) -> Feedback:
             raise ConflictError(
                 _("This feedback can no longer be reopened; send a new one if needed.")
             )
+        from .calendar import due_date_for
+
         feedback.closed_at = None
-        feedback.save(update_fields=["closed_at"])
+        # The unit owes a new answer: a new deadline, counted from now, with its own reminder.
+        feedback.due_date = due_date_for(timezone.now(), feedback.category.deadline_days)
+        feedback.reminded_for = None
+        feedback.save(update_fields=["closed_at", "due_date", "reminded_for"])
         _set_status(feedback, Status.REOPENED)
         # The sender's reason is their own words: internal, like the description before checking.
         _event(feedback, EventKind.REOPENED, note=text)

@@ -624,7 +624,8 @@ def test_no_personal_data_in_any_get(
 # --- Management command -------------------------------------------------------------------------
 
 
-def test_command_create_list_revoke(db: Any) -> None:
+def test_command_create_list_revoke(db: Any, settings: Any) -> None:
+    settings.LANGUAGE_CODE = "en"  # commands speak the site's language; the asserts read English
     out, err = io.StringIO(), io.StringIO()
     call_command("open311_key", "create", "--name", "Cổng quốc gia", stdout=out, stderr=err)
     key = out.getvalue().strip()

@@ -448,6 +448,9 @@ def test_close_and_reopen_within_the_window_only(tree: Any, make_user: Any, sett
     feedback = reload(feedback)
     assert feedback.status == Status.REOPENED
     assert feedback.closed_at is None
+    # A new deadline from the reopening (Sunday 8 March → counted from Monday 9, 10 working days).
+    assert feedback.due_date == dt.date(2026, 3, 23)
+    assert feedback.reminded_for is None
     # The sender's words stay internal.
     event = Event.objects.get(feedback=feedback, kind=EventKind.REOPENED)
     assert event.note == "Rác vẫn còn"

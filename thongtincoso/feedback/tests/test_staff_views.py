@@ -40,6 +40,20 @@ pytestmark = pytest.mark.django_db
 LIST = "/feedback/staff/"
 
 
+@pytest.fixture
+def client_for(client_for: Any) -> Any:
+    """The shared fixture's clients, with English chosen: the pages are Vietnamese by default
+    and these asserts read the English msgids."""
+    from django.conf import settings
+
+    def make(user: Any) -> Any:
+        client = client_for(user)
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+        return client
+
+    return make
+
+
 def detail(fb: Feedback) -> str:
     return f"/feedback/staff/{fb.code}/"
 
