@@ -57,6 +57,14 @@ class RequestContextMiddleware:
         return response
 
 
+def chosen_language(request: HttpRequest) -> str:
+    """The language of the answer: the one chosen with the language switch (a cookie), else
+    Vietnamese (settings.LANGUAGE_CODE), whatever the browser's Accept-Language says."""
+    chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
+    supported = {code for code, _name in settings.LANGUAGES}
+    return chosen if chosen in supported else settings.LANGUAGE_CODE
+
+
 class VietnameseFirstLocaleMiddleware:
     """Vietnamese unless the person chose otherwise with the language switch (a cookie).
 
@@ -70,9 +78,7 @@ class VietnameseFirstLocaleMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         from django.utils import translation
 
-        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
-        supported = {code for code, _name in settings.LANGUAGES}
-        language = chosen if chosen in supported else settings.LANGUAGE_CODE
+        language = chosen_language(request)
         translation.activate(language)
         request.LANGUAGE_CODE = language  # type: ignore[attr-defined]
         response = self.get_response(request)
@@ -85,11 +91,18 @@ class VietnameseFirstLocaleMiddleware:
 
 
 class RejectNulBytesMiddleware:
-    """Answer 400 to requests carrying NUL characters in the path, query or a JSON body.
+    """Answer 400 to requests carrying NUL characters in the path, the query, a JSON body or a
+    form-encoded body.
 
     PostgreSQL text cannot hold NUL, so such input would otherwise surface as a database error
-    (a 500) deep inside a query; no legitimate client sends it. Form fields are covered by
-    Django's own validator.
+    (a 500) deep inside a query; no legitimate client sends it. Django's form fields refuse NUL
+    too, but not every view reads its input through a form (the workflow buttons' reasons, the
+    Open311 POST). Multipart bodies are not read here: they carry files, are streamed to disk by
+    the upload handlers, and their fields are checked where they are parsed.
+
+    The answer speaks the caller's language and format: JSON under /api/, the Open311 error
+    format under /open311/ (XML for an address ending in .xml), a short text for pages. It runs
+    before the locale middleware, so it picks the language itself.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -97,14 +110,31 @@ class RejectNulBytesMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if self._has_nul(request):
-            from django.http import HttpResponseBadRequest, JsonResponse
-            from django.utils.translation import gettext as _
+            from django.utils import translation
+
+            with translation.override(chosen_language(request)):
+                return self._refuse(request)
+        return self.get_response(request)
+
+    @staticmethod
+    def _refuse(request: HttpRequest) -> HttpResponse:
+        from django.http import HttpResponseBadRequest, JsonResponse
+        from django.utils.translation import gettext as _
+
+        path = request.path
+        if path.startswith("/api/"):
+            message = _("The request contains a NUL character, which is not allowed.")
+            return JsonResponse({"detail": message}, status=400)
+        if path.startswith("/open311/"):
+            # Imported here: core must not depend on an app at import time.
+            from thongtincoso.feedback.open311 import error_for_path
 
             message = _("The request contains a NUL character, which is not allowed.")
-            if request.path.startswith("/api/"):
-                return JsonResponse({"detail": message}, status=400)
-            return HttpResponseBadRequest(message)
-        return self.get_response(request)
+            return error_for_path(path, 400, message)
+        return HttpResponseBadRequest(
+            _("The request contains a character that is not allowed."),
+            content_type="text/plain; charset=utf-8",
+        )
 
     @staticmethod
     def _has_nul(request: HttpRequest) -> bool:
@@ -113,9 +143,15 @@ class RejectNulBytesMiddleware:
         for key, values in request.GET.lists():
             if "\x00" in key or any("\x00" in v for v in values):
                 return True
-        if request.content_type == "application/json" and _body_readable(request):
+        content_type = request.content_type
+        if content_type == "application/json" and _body_readable(request):
             body = request.body
             return b"\x00" in body or b"\\u0000" in body.lower()
+        if content_type == "application/x-www-form-urlencoded" and _body_readable(request):
+            # Django keeps the body it read: request.POST parses the same bytes later. In this
+            # encoding a NUL can only arrive as "%00" or as the raw byte.
+            body = request.body
+            return b"\x00" in body or b"%00" in body
         return False
 
 

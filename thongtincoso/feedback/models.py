@@ -414,12 +414,15 @@ class AnswerState(models.TextChoices):
 
 
 class Answer(models.Model):
-    """The competent body's answer. Published, it is public (portal, Open311 status_notes)."""
+    """The competent body's answer; its `published_text` is public (portal, Open311 notes)."""
 
     feedback = models.OneToOneField(
         Feedback, on_delete=models.CASCADE, related_name="answer", verbose_name=_("feedback")
     )
     text = models.TextField(_("answer"), max_length=8000)
+    # What the public reads: copied from `text` when published, untouched while a reopened
+    # feedback's new answer is drafted, so the previous answer stays public until replaced.
+    published_text = models.TextField(_("published answer"), blank=True)
     state = models.CharField(
         _("state"), max_length=16, choices=AnswerState.choices, default=AnswerState.DRAFT
     )

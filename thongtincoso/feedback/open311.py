@@ -49,8 +49,6 @@ from . import abuse, public, services
 from .models import (
     MAX_PHOTOS,
     OPEN_STATUSES,
-    Answer,
-    AnswerState,
     Category,
     CategoryAttribute,
     Feedback,
@@ -444,12 +442,13 @@ def _create(request: HttpRequest, fmt: str) -> HttpResponse:
             ip=None, phone_key=services.phone_key(phone), email_key=services.email_key(email)
         ),
     ]
-    exceeded = [limit for limit in limits if limit.exceeded()]
-    if exceeded:
+    # Reserved before validation (parallel requests cannot all pass), given back on a refusal.
+    if not abuse.reserve(limits):
+        full = [limit for limit in limits if limit.exceeded()] or limits
         raise Open311Error(
             429,
             _("Too many requests. Wait a moment and try again."),
-            retry_after=max(_seconds_left(limit) for limit in exceeded),
+            retry_after=max(_seconds_left(limit) for limit in full),
         )
     submission = services.Submission(
         category=service_code,
@@ -470,8 +469,8 @@ def _create(request: HttpRequest, fmt: str) -> HttpResponse:
     try:
         feedback = services.feedback_submit(submission=submission, api_client=client)
     except ServiceError as exc:
+        abuse.release(limits)
         raise _error_from_service(exc) from exc
-    abuse.count_all(limits)
     return render(
         [
             {
@@ -566,13 +565,9 @@ def filtered_requests(params: QueryDict) -> QuerySet[Feedback]:
 _NO_ANSWER = None  # to_public: "prefetched, and there is no published answer"
 
 
-def _answers(feedback_items: list[Feedback]) -> dict[int, Answer]:
+def _answers(feedback_items: list[Feedback]) -> dict[int, Any]:
     """Published answers of a page of feedback in one query (a merged one shares its master's)."""
-    targets = {f.duplicate_of_id or f.pk for f in feedback_items}
-    return {
-        answer.feedback_id: answer
-        for answer in Answer.objects.filter(feedback_id__in=targets, state=AnswerState.PUBLISHED)
-    }
+    return public.published_answers(feedback_items)
 
 
 def _request_fields(feedback: Feedback, answer: Any) -> dict[str, Any]:
@@ -621,9 +616,20 @@ def request_detail(request: HttpRequest, *, fmt: str, request_id: str) -> HttpRe
     return render(_request_list([feedback]), fmt, root="service_requests", item="request")
 
 
+def format_of_path(path: str) -> str:
+    """The format a client asked for by its address: XML for ".xml", JSON otherwise (also for an
+    address that names neither: JSON is the specification's default)."""
+    return "xml" if path.lower().endswith(".xml") else "json"
+
+
+def error_for_path(path: str, code: int, description: str) -> HttpResponse:
+    """An error in the specification's format for an address that reached no endpoint (an
+    unknown path; a request refused before routing, see core.middleware)."""
+    return error_response(format_of_path(path), Open311Error(code, description))
+
+
 @csrf_exempt
 def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
-    """Every other address under /open311/v2/ (a wrong format, a typo): 404, as JSON."""
-    return error_response(
-        "json", Open311Error(404, _("Not found. See discovery.xml or discovery.json."))
-    )
+    """Every other address under /open311/v2/ (a wrong format, a typo): 404, in XML when the
+    address ends in .xml, else JSON."""
+    return error_for_path(request.path, 404, _("Not found. See discovery.xml or discovery.json."))

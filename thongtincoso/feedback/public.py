@@ -1,29 +1,30 @@
 """What the public may see of a feedback: the portal, Open311, the status page, feeds.
 
-Built from `Feedback`, its published `Answer` and its public events only; `Contact` is never read
-here, and the free text people wrote goes through `public_text()`, which hides phone numbers and
-e-mail addresses a sender may have typed into the description itself.
+Built from `Feedback`, its published answer (`Answer.published_text`) and its public events only;
+`Contact` is never read here, and the free text people wrote goes through `public_text()`, which
+hides phone numbers and e-mail addresses a sender may have typed into the description itself.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils.translation import gettext as _
 
 from .models import (
     PUBLIC_EVENTS,
     PUBLIC_STATUSES,
     Answer,
-    AnswerState,
     Event,
     EventKind,
     Feedback,
+    Photo,
     Status,
 )
 
@@ -93,22 +94,70 @@ def public_queryset() -> QuerySet[Feedback]:
     )
 
 
+def _published() -> QuerySet[Answer]:
+    # `published_text`, not the state: a reopened feedback's answer goes back to draft while
+    # the new one is written, and the previous answer stays public meanwhile.
+    return Answer.objects.exclude(published_text="")
+
+
 def published_answer(feedback: Feedback) -> Answer | None:
     """The published answer; a merged duplicate shares the answer of the one it joined."""
     target_id = feedback.duplicate_of_id or feedback.pk
-    return Answer.objects.filter(feedback_id=target_id, state=AnswerState.PUBLISHED).first()
+    return _published().filter(feedback_id=target_id).first()
 
 
-# "Look the answer up": lists pass what they prefetched, None included.
+def published_answers(items: Iterable[Feedback]) -> dict[int, Answer]:
+    """The published answers of many feedback in one query, by the id of the feedback that
+    carries them (a merged duplicate's master): look up `f.duplicate_of_id or f.pk`."""
+    targets = {f.duplicate_of_id or f.pk for f in items}
+    if not targets:
+        return {}
+    return {a.feedback_id: a for a in _published().filter(feedback_id__in=targets)}
+
+
+def to_public_list(items: Iterable[Feedback]) -> list[PublicFeedback]:
+    """A page of feedback for a list, in two queries whatever its length (answers, photo counts).
+
+    `items` should come from `public_queryset()` (category, commune, unit, duplicate_of joined).
+    """
+    rows = list(items)
+    if not rows:
+        return []
+    answers = published_answers(rows)
+    photo_counts = dict(
+        Photo.objects.filter(feedback_id__in=[f.pk for f in rows])
+        .values("feedback_id")
+        .annotate(n=Count("id"))
+        .values_list("feedback_id", "n")
+        .order_by()
+    )
+    return [
+        to_public(
+            f,
+            answer=answers.get(f.duplicate_of_id or f.pk),
+            photo_count=photo_counts.get(f.pk, 0),
+        )
+        for f in rows
+    ]
+
+
+# "Look it up": lists pass what they fetched in bulk (None included: "there is no answer").
 LOOKUP: Any = object()
 
 
 def to_public(
-    feedback: Feedback, *, with_events: bool = False, answer: Any = LOOKUP
+    feedback: Feedback,
+    *,
+    with_events: bool = False,
+    answer: Any = LOOKUP,
+    photo_count: int | None = None,
 ) -> PublicFeedback:
-    """`answer`: the published Answer when the caller prefetched it (None: there is none)."""
+    """`answer`: the published Answer when the caller fetched it (None: there is none);
+    `photo_count` likewise. Lists use `to_public_list`, which fetches both for a whole page."""
     if answer is LOOKUP:
         answer = published_answer(feedback)
+    if photo_count is None:
+        photo_count = feedback.photos.count()
     events: list[PublicEvent] = []
     if with_events:
         for event in (
@@ -136,14 +185,14 @@ def to_public(
         due_date=feedback.due_date,
         answered_at=feedback.answered_at,
         # Staff write these, but may quote the sender ("we called you on 09…"): masked too.
-        answer=public_text(answer.text)
+        answer=public_text(answer.published_text)
         if answer is not None and feedback.status in _ANSWER_SHOWN
         else "",
         reject_reason=public_text(feedback.reject_reason)
         if feedback.status == Status.REJECTED
         else "",
         merged_into=feedback.duplicate_of.code if feedback.duplicate_of_id else "",  # type: ignore[union-attr]
-        photo_count=feedback.photos.count(),
+        photo_count=photo_count,
         events=events,
     )
 

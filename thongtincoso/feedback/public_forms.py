@@ -4,6 +4,7 @@ same messages (which is why lengths and choices are not checked here a second ti
 
 from __future__ import annotations
 
+import re
 from itertools import groupby
 from typing import Any
 
@@ -19,6 +20,17 @@ from .services import ADDRESS_MAX, NAME_MAX, REASON_MAX
 # The honeypot: people never see it (CSS, aria-hidden, out of the tab order); form-filling bots do.
 HONEYPOT = "website"
 ATTRIBUTE_PREFIX = "attribute["
+
+
+# Unit codes ("01", "00070", "00070.001") and category codes (slugs): anything else a request
+# carries (a NUL byte, which PostgreSQL refuses in a query; megabytes of text) is no code at all.
+_CODE_PARAM = re.compile(r"[\w.-]{1,40}", re.ASCII)
+
+
+def code_param(value: Any) -> str:
+    """A unit or category code from a request, or "" when it cannot be one."""
+    text = value.strip() if isinstance(value, str) else ""
+    return text if _CODE_PARAM.fullmatch(text) else ""
 
 
 def category_groups() -> list[tuple[str, list[tuple[str, str]]]]:
@@ -47,6 +59,7 @@ def province_choices() -> list[tuple[str, str]]:
 
 def commune_choices(province_code: str) -> list[tuple[str, str]]:
     """The communes in force of a province (empty list for an unknown province)."""
+    province_code = code_param(province_code)
     if not province_code:
         return []
     communes = (
@@ -115,10 +128,9 @@ class SubmitForm(forms.Form):
         self.category_groups = category_groups()
         self.fields["province"].widget.choices = province_choices()  # type: ignore[attr-defined]
         self.fields["province"].widget.attrs.update({"data-communes": "1"})
-        province = self["province"].value() or ""
         self.fields["commune"].widget.choices = [  # type: ignore[attr-defined]
             ("", str(_("— Choose —"))),
-            *commune_choices(province),
+            *commune_choices(code_param(self["province"].value())),
         ]
 
     @property
@@ -148,11 +160,28 @@ class LookupForm(forms.Form):
 
 
 class ReopenForm(forms.Form):
+    """The sender's reason, and the proof that they are the sender: the sender key from their
+    receipt link (carried hidden) or, without the link, the phone or e-mail they gave."""
+
     reason = forms.CharField(
         label=_("Why is the answer not enough?"),
         required=False,
         widget=forms.Textarea(attrs={"maxlength": REASON_MAX, "rows": 3}),
     )
+    verification = forms.CharField(
+        label=_("The phone number or e-mail you gave"),
+        required=False,
+        max_length=254,
+        help_text=_("Only the sender may reopen a feedback."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "maxlength": 254}),
+    )
+
+    def __init__(self, *args: Any, sender_key: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.has_sender_key = bool(sender_key)
+        if sender_key:
+            self.fields["verification"].widget = forms.HiddenInput()
+            self.fields["verification"].initial = sender_key
 
 
 class ExportForm(forms.Form):
@@ -184,7 +213,7 @@ class ListFilterForm(forms.Form):
         self.fields["province"].widget.attrs.update({"data-communes": "1"})
         self.fields["commune"].widget.choices = [  # type: ignore[attr-defined]
             any_choice,
-            *commune_choices(self["province"].value() or ""),
+            *commune_choices(code_param(self["province"].value())),
         ]
         self.fields["category"].widget.choices = [  # type: ignore[attr-defined]
             any_choice,

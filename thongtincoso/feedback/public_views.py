@@ -37,12 +37,15 @@ from .public_forms import (
     ReopenForm,
     SubmitForm,
     attributes_from,
+    code_param,
     commune_choices,
 )
 
 PAGE_SIZE = 20
 # Strict: an export needs a code and the sender's phone or e-mail; guessing either is slow work.
 EXPORT_RATE = "10/h"
+# Reopening asks for the same proof (or the sender key): as slow to guess, counted apart.
+REOPEN_RATE = "10/h"
 MB = 1024 * 1024
 
 
@@ -120,6 +123,9 @@ def _province_of(commune: Unit) -> Unit | None:
 
 def _questions(category_code: str, given: dict[str, Any], error: tuple[str, str] | None) -> list:
     """The category's questions, shaped for the template, with the sender's answers so far."""
+    category_code = code_param(category_code)
+    if not category_code:
+        return []
     category = Category.objects.filter(code=category_code, is_active=True).first()
     if category is None:
         return []
@@ -187,18 +193,19 @@ def submit(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return _submit_post(request)
     initial: dict[str, str] = {}
+    commune_code = code_param(request.GET.get("commune"))
     commune = (
-        Unit.objects.current()
-        .filter(code=request.GET.get("commune", "").strip(), kind=UnitKind.COMMUNE)
-        .first()
+        Unit.objects.current().filter(code=commune_code, kind=UnitKind.COMMUNE).first()
+        if commune_code
+        else None
     )
     if commune is not None:
         province = _province_of(commune)
         initial = {"commune": commune.code, "province": province.code if province else ""}
-    elif request.GET.get("province"):
-        initial = {"province": request.GET["province"].strip()}
-    if request.GET.get("category"):
-        initial["category"] = request.GET["category"].strip()
+    elif code_param(request.GET.get("province")):
+        initial = {"province": code_param(request.GET.get("province"))}
+    if code_param(request.GET.get("category")):
+        initial["category"] = code_param(request.GET.get("category"))
     return _submit_page(request, SubmitForm(initial=initial))
 
 
@@ -208,20 +215,34 @@ def _submit_post(request: HttpRequest) -> HttpResponse:
         uploads = request.FILES.getlist("photos")
     except (RequestDataTooBig, TooManyFilesSent, TooManyFieldsSent) as exc:
         return request_too_big(request, exc)
-    # Checked before validation, counted only once stored: typos cost nothing.
+    # Reserved before validation (parallel requests cannot all pass), given back when the
+    # input is refused: typos cost nothing.
     limits = abuse.submission_limits(
         ip=client_ip(request),
         phone_key=services.phone_key(data.get("phone", "")),
         email_key=services.email_key(data.get("email", "")),
     )
-    if abuse.any_exceeded(limits):
+    if not abuse.reserve(limits):
         return _too_many(request)
     form = SubmitForm(data)
-    form.is_valid()  # every field is optional text: this only fills cleaned_data
     if form.honeypot_filled:
-        # Said plainly but without naming the trap, so a bot learns nothing to adjust.
+        # Said plainly but without naming the trap, so a bot learns nothing to adjust. Its
+        # reservation is kept: a bot's attempts count.
         return _message_page(
             request, _("The feedback could not be accepted. Please try again."), status=400
+        )
+    if not form.is_valid():
+        # Every field is optional text, so only what Django refuses in any text (a NUL
+        # character) gets here.
+        abuse.release(limits)
+        # lat and long are hidden inputs: their error is shown with the map.
+        hidden = [str(e) for name in ("lat", "long") for e in form.errors.get(name, [])]
+        return _submit_page(
+            request,
+            form,
+            status=400,
+            errors={"lat": hidden[0]} if hidden else None,
+            photos_lost=bool(uploads),
         )
     values = form.cleaned_data
     submission = services.Submission(
@@ -253,9 +274,12 @@ def _submit_post(request: HttpRequest) -> HttpResponse:
             errors["lat" if field == "long" else field] = str(exc.message)
         else:
             form.add_error(None, str(exc.message))
+        abuse.release(limits)
         return _submit_page(request, form, status=400, errors=errors, photos_lost=bool(uploads))
-    abuse.count_all(limits)
-    url = reverse("feedback:track", args=[feedback.code]) + "?" + urlencode({"new": 1})
+    # The receipt carries the sender key: the link that lets its holder (and nobody who merely
+    # read the tracking code) reopen the feedback.
+    query = urlencode({"new": "1", "key": feedback.token})
+    url = reverse("feedback:track", args=[feedback.code]) + "?" + query
     return HttpResponseRedirect(url, status=303)
 
 
@@ -266,7 +290,7 @@ def communes(request: HttpRequest) -> HttpResponse:
         request,
         "feedback/public/_commune_options.html",
         {
-            "communes": commune_choices(request.GET.get("province", "").strip()),
+            "communes": commune_choices(code_param(request.GET.get("province"))),
             "selected": request.GET.get("commune", ""),
             "blank_label": _("All") if request.GET.get("any") else _("— Choose —"),
         },
@@ -280,7 +304,7 @@ def questions(request: HttpRequest) -> HttpResponse:
         request,
         "feedback/public/_questions.html",
         {
-            "questions": _questions(request.GET.get("category", "").strip(), {}, None),
+            "questions": _questions(code_param(request.GET.get("category")), {}, None),
             "attribute_types": AttributeType,
         },
     )
@@ -303,24 +327,39 @@ def lookup(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _sender_key(code: str, key: Any) -> str:
+    """`key` when it is the sender key of feedback `code`, else ""."""
+    if not isinstance(key, str) or not key or len(key) > 64:
+        return ""
+    row = Feedback.objects.filter(code=services.normalise_code(code)).only("token").first()
+    return key if row is not None and services.sender_key_matches(row, key) else ""
+
+
 def _track_page(
     request: HttpRequest,
     code: str,
     *,
+    sender_key: str = "",
     reopen_form: ReopenForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    """`sender_key`: the checked key from the receipt link (`_sender_key`), or ""."""
     item = public.by_tracking_code(code)
     if item is None:
         return _no_such_code(request)
     # The row only answers "may it be reopened now?"; everything shown comes from `item`.
     row = Feedback.objects.filter(code=item.code).first()
+    receipt_link = ""
+    if sender_key:
+        path = reverse("feedback:track", args=[item.code]) + "?" + urlencode({"key": sender_key})
+        receipt_link = request.build_absolute_uri(path)
     context = {
         "item": item,
         "is_new": request.GET.get("new") == "1",
+        "receipt_link": receipt_link,
         "reopened": request.GET.get("reopened") == "1",
         "may_reopen": row is not None and services.may_reopen(row),
-        "reopen_form": reopen_form or ReopenForm(),
+        "reopen_form": reopen_form or ReopenForm(sender_key=sender_key),
         "reopen_days": services.reopen_window().days,
         "private": True,
     }
@@ -330,22 +369,44 @@ def _track_page(
 @private_page
 @require_safe
 def track(request: HttpRequest, code: str) -> HttpResponse:
-    return _track_page(request, code)
+    # The address may carry the sender key (the receipt link): private_page keeps it out of
+    # shared caches and other sites' Referer.
+    return _track_page(request, code, sender_key=_sender_key(code, request.GET.get("key")))
 
 
 @private_page
 @require_POST
 def reopen(request: HttpRequest, code: str) -> HttpResponse:
-    form = ReopenForm(request.POST)
-    form.is_valid()
+    # Every attempt counts: the phone or e-mail asked for must not be guessable here either.
+    limit = abuse.Limit(f"reopen-ip:{client_ip(request) or 'unknown'}", REOPEN_RATE)
+    if not abuse.reserve([limit]):
+        return _too_many(request)
+    sender_key = _sender_key(code, request.POST.get("verification"))
+    form = ReopenForm(request.POST, sender_key=sender_key)
+    if not form.is_valid():  # a NUL character, an over-long verification
+        return _track_page(request, code, sender_key=sender_key, reopen_form=form, status=400)
+    values = form.cleaned_data
     try:
-        feedback = services.feedback_reopen(code=code, reason=form.cleaned_data.get("reason", ""))
+        feedback = services.feedback_reopen(
+            code=code, reason=values["reason"], verification=values["verification"]
+        )
     except NotFoundError:
-        return _no_such_code(request)
+        if public.by_tracking_code(code) is None:
+            return _no_such_code(request)
+        # The code is known (its page is open to anyone holding it); the proof is not. One
+        # message whether the sender left no contact details or the ones typed differ.
+        form.add_error(
+            "verification",
+            _(
+                "This does not match the phone number or e-mail given with this feedback. "
+                "Without them, or the link from your receipt, send a new feedback instead."
+            ),
+        )
+        return _track_page(request, code, reopen_form=form, status=400)
     except ServiceError as exc:
         form.add_error("reason" if exc.field == "reason" else None, str(exc.message))
         status = 409 if isinstance(exc, ConflictError) else 400
-        return _track_page(request, code, reopen_form=form, status=status)
+        return _track_page(request, code, sender_key=sender_key, reopen_form=form, status=status)
     url = reverse("feedback:track", args=[feedback.code]) + "?" + urlencode({"reopened": 1})
     return HttpResponseRedirect(url, status=303)
 
@@ -361,9 +422,8 @@ def export(request: HttpRequest) -> HttpResponse:
         return render(request, "feedback/public/export.html", {"form": ExportForm()})
     # Every attempt counts, right or wrong: the limit is what makes guessing useless.
     limit = abuse.Limit(f"export-ip:{client_ip(request) or 'unknown'}", EXPORT_RATE)
-    if limit.exceeded():
+    if not abuse.reserve([limit]):  # never released
         return _too_many(request)
-    limit.count()
     form = ExportForm(request.POST)
     form.is_valid()
     values = getattr(form, "cleaned_data", {})
@@ -396,12 +456,14 @@ def public_list(request: HttpRequest) -> HttpResponse:
     form.is_valid()
     values = getattr(form, "cleaned_data", {})
     rows = public.public_queryset()
-    if values.get("commune"):
-        rows = rows.filter(commune__code=values["commune"])
-    elif values.get("province"):
-        rows = rows.filter(commune__parent__code=values["province"])
-    if values.get("category"):
-        rows = rows.filter(category__code=values["category"])
+    commune, province = code_param(values.get("commune")), code_param(values.get("province"))
+    category = code_param(values.get("category"))
+    if commune:
+        rows = rows.filter(commune__code=commune)
+    elif province:
+        rows = rows.filter(commune__parent__code=province)
+    if category:
+        rows = rows.filter(category__code=category)
     paginator = Paginator(rows.order_by("-received_at", "-id"), PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -409,7 +471,7 @@ def public_list(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "page": page,
-        "items": [public.to_public(f) for f in page.object_list],
+        "items": public.to_public_list(page.object_list),
         "query": query.urlencode(),
         "answered": (Status.ANSWERED, Status.CLOSED),
     }

@@ -743,8 +743,36 @@ def may_reopen(feedback: Feedback, now: dt.datetime | None = None) -> bool:
     )
 
 
-def feedback_reopen(*, code: str, reason: str) -> Feedback:
-    """The sender is not satisfied with the answer (within the window): back to the unit."""
+def sender_key_matches(feedback: Feedback, key: str) -> bool:
+    """Is `key` this feedback's sender key (`Feedback.token`)? Never published for web senders:
+    only the receipt link and an Open311 application's `token` carry it."""
+    given = (key or "").strip()
+    return bool(given) and secrets.compare_digest(given.encode(), feedback.token.encode())
+
+
+def _is_sender(feedback: Feedback, verification: str) -> bool:
+    """The sender key, or the phone or e-mail the sender gave (matched as for the data export)."""
+    given = (verification or "").strip()
+    if not given:
+        return False
+    if sender_key_matches(feedback, given):
+        return True
+    contact = Contact.objects.filter(feedback=feedback).first()
+    return bool(
+        contact is not None
+        and (
+            (contact.phone_key and phone_key(given) == contact.phone_key)
+            or (contact.email_key and email_key(given) == contact.email_key)
+        )
+    )
+
+
+def feedback_reopen(*, code: str, reason: str, verification: str) -> Feedback:
+    """The sender is not satisfied with the answer (within the window): back to the unit.
+
+    Only the sender may: `verification` is their sender key, phone or e-mail. A wrong one gets
+    the same NotFoundError as an unknown code, so the form cannot be used to probe either.
+    """
     text = _reason(reason)
     with transaction.atomic():
         feedback = (
@@ -753,7 +781,7 @@ def feedback_reopen(*, code: str, reason: str) -> Feedback:
             .filter(code=normalise_code(code))
             .first()
         )
-        if feedback is None:
+        if feedback is None or not _is_sender(feedback, verification):
             raise NotFoundError(_("No feedback has this tracking code."), field="code")
         if not may_reopen(feedback):
             raise ConflictError(
@@ -955,6 +983,9 @@ def answer_return(*, actor: User, feedback: Feedback, comment: str) -> Answer:
 def _publish(answer: Answer, feedback: Feedback, actor: User, *, approver: User | None) -> Answer:
     now = timezone.now()
     answer.state = AnswerState.PUBLISHED
+    # The public's copy; `answer_save` never touches it, so a reopened feedback keeps showing
+    # its previous answer while the new one is drafted.
+    answer.published_text = answer.text
     answer.approved_by = approver
     answer.published_at = now
     answer.save()
@@ -980,7 +1011,7 @@ def answer_to_bulletin(*, actor: User, feedback: Feedback) -> Bulletin:
         raise PermissionDeniedError(
             _("Making a bulletin needs the editor role in %(unit)s.") % {"unit": feedback.unit.name}
         )
-    answer = Answer.objects.filter(feedback=feedback, state=AnswerState.PUBLISHED).first()
+    answer = Answer.objects.filter(feedback=feedback).exclude(published_text="").first()
     if answer is None:
         raise ConflictError(_("Publish the answer before making a bulletin from it."))
     category = BulletinCategory.objects.filter(code="tra-loi-phan-anh", is_active=True).first()
@@ -1002,7 +1033,7 @@ def answer_to_bulletin(*, actor: User, feedback: Feedback) -> Bulletin:
             lines = [
                 question,
                 *public_text(feedback.description).split("\n"),
-                *public_text(answer.text).split("\n"),
+                *public_text(answer.published_text).split("\n"),
             ]
         body = "".join(f"<p>{_escape(line)}</p>" for line in lines if line.strip())
         fields: dict[str, Any] = {"title": title[:300], "body": body}

@@ -8,13 +8,27 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from .calendar import MAX_YEAR, MIN_YEAR
 from .models import ASSISTED_SOURCES, DESCRIPTION_MAX, Category, HolidayKind, Source, Status
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
+def _within_years(value: dt.date | None) -> None:
+    # The working calendar (and the statistics' month arithmetic) spans these years; a date far
+    # outside is a typo, answered as one instead of failing further down.
+    if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise forms.ValidationError(
+            _("The date must be between %(min)d and %(max)d."),
+            code="year_range",
+            params={"min": MIN_YEAR, "max": MAX_YEAR},
+        )
+
+
 def _date_field(label: Any) -> forms.DateField:
-    return forms.DateField(label=label, required=False, widget=DATE_WIDGET)
+    return forms.DateField(
+        label=label, required=False, widget=DATE_WIDGET, validators=[_within_years]
+    )
 
 
 def category_choices(blank: Any) -> list[tuple[str, Any]]:

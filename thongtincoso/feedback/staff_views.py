@@ -30,6 +30,7 @@ from django.views.decorators.http import require_GET, require_POST
 from thongtincoso.accounts import policy
 from thongtincoso.accounts.models import User
 from thongtincoso.accounts.roles import Action
+from thongtincoso.audit.services import audit_record
 from thongtincoso.core.csvsafe import safe_row
 from thongtincoso.core.errors import (
     ConflictError,
@@ -68,6 +69,15 @@ def _feedback(request: HttpRequest, code: str) -> Feedback:
     if feedback is None:
         raise Http404
     return feedback
+
+
+def _pk(value: str | None) -> int:
+    """A primary key sent in a form; anything else is a row that does not exist (404), never a
+    database error."""
+    text = (value or "").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise Http404
+    return int(text)
 
 
 def _staff_only(request: HttpRequest) -> None:
@@ -222,7 +232,7 @@ def _detail_context(
         "may_bulletin": may_handle
         and policy.may(user, Action.EDIT, feedback.unit)
         and answer is not None
-        and answer.state == AnswerState.PUBLISHED
+        and bool(answer.published_text)
         and not feedback.bulletin_id,
         "answer_editable": answer_editable,
         "needs_approval": services.answers_need_approval(feedback.unit),
@@ -333,7 +343,10 @@ def _act(request: HttpRequest, feedback: Feedback, action: str) -> tuple[str, st
         )
         return _("The description was replaced."), None
     if action == "redact_photo":
-        photo = feedback.photos.filter(pk=post.get("photo") or 0).first()
+        # Only those who may open the photos may judge what to blank out (see staff_photo).
+        if not services.may_see_contact(request.user, feedback):
+            raise Http404
+        photo = feedback.photos.filter(pk=_pk(post.get("photo"))).first()
         if photo is None:
             raise Http404
         services.feedback_redact_photo(actor=actor, photo=photo)
@@ -400,8 +413,14 @@ def staff_action(request: HttpRequest, code: str, action: str) -> HttpResponse:
 @login_required
 @require_GET
 def staff_photo(request: HttpRequest, code: str, pk: int) -> HttpResponseBase:
-    """A photo of a feedback, for staff in scope only (the files are never under a public URL)."""
+    """A photo of a feedback, for its handler only (the files are never under a public URL).
+
+    Photos are the sender's data (faces, number plates, the inside of a home): they follow the
+    contact details' rule, services.may_see_contact, and every look is audited like theirs.
+    """
     feedback = _feedback(request, code)
+    if not services.may_see_contact(request.user, feedback):
+        raise Http404
     photo = Photo.objects.filter(feedback=feedback, pk=pk).first()
     if photo is None or not photo.file:
         raise Http404
@@ -409,6 +428,13 @@ def staff_photo(request: HttpRequest, code: str, pk: int) -> HttpResponseBase:
         stream = photo.file.open("rb")
     except FileNotFoundError as exc:
         raise Http404 from exc
+    audit_record(
+        actor=policy.acting_user(request),
+        action="feedback.photo.view",
+        obj=feedback,
+        unit=feedback.unit,
+        after={"photo": photo.position},
+    )
     response = FileResponse(stream, content_type=photo.content_type)
     response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
@@ -655,7 +681,7 @@ def staff_holidays(request: HttpRequest) -> HttpResponse:
     form = staff_forms.HolidayForm(request.POST)
     holiday = None
     if request.POST.get("holiday"):
-        holiday = Holiday.objects.filter(pk=request.POST["holiday"]).first()
+        holiday = Holiday.objects.filter(pk=_pk(request.POST["holiday"])).first()
         if holiday is None:
             raise Http404
     status = 400
@@ -735,7 +761,9 @@ def staff_stats_csv(request: HttpRequest) -> HttpResponse:
         raise Http404
     form, figures = _stats_for(request)
     if form.is_bound and form.errors:
-        return HttpResponse(status=400)
+        # A download link gone wrong: say why in plain words rather than hand over a file.
+        lines = [str(e) for errors in form.errors.values() for e in errors]
+        return HttpResponse("\n".join(lines), status=400, content_type="text/plain; charset=utf-8")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(

@@ -96,19 +96,32 @@ def default_window(today: dt.date) -> tuple[dt.date, dt.date]:
     return _add_months(today.replace(day=1), -(MONTHS - 1)), today
 
 
-def _add_months(day: dt.date, n: int) -> dt.date:
-    index = day.year * 12 + day.month - 1 + n
+# Months counted from year 0: January of year 1 and December of year 9999, the dates Python has.
+_FIRST_MONTH = dt.date.min.year * 12
+_LAST_MONTH = dt.date.max.year * 12 + 11
+
+
+def _month_index(day: dt.date) -> int:
+    return day.year * 12 + day.month - 1
+
+
+def _month_start(index: int) -> dt.date:
+    # Clamped, so arithmetic at the ends of the calendar never raises (the form keeps dates
+    # within 2000..2099; a caller of feedback_stats may not).
+    index = min(max(index, _FIRST_MONTH), _LAST_MONTH)
     return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def _add_months(day: dt.date, n: int) -> dt.date:
+    """The first day of the month `n` months from `day`'s, clamped to the dates Python has."""
+    return _month_start(_month_index(day) + n)
 
 
 def _month_starts(start: dt.date, end: dt.date) -> list[dt.date]:
     """First days of the months from `start`'s to `end`'s, at most the last 24."""
-    months = []
-    month = start.replace(day=1)
-    while month <= end:
-        months.append(month)
-        month = _add_months(month, 1)
-    return months[-24:]
+    last = _month_index(end)
+    first = max(_month_index(start), last - 23)
+    return [_month_start(i) for i in range(first, last + 1)]
 
 
 def feedback_in_scope(user: Any, filters: StatsFilters) -> Any:

@@ -81,7 +81,7 @@ def _answered_feedback(unit: Any) -> list[Any]:
         .filter(commune=unit, status__in=(FeedbackStatus.ANSWERED, FeedbackStatus.CLOSED))
         .order_by("-answered_at", "-id")[:ANSWERED_FEEDBACK_SHOWN]
     )
-    return [feedback_public.to_public(f) for f in rows]
+    return feedback_public.to_public_list(rows)
 
 
 @require_safe

@@ -423,6 +423,8 @@ def test_post_rate_limit_per_key_429(
     client: Client, valid: dict[str, Any], fmt: str, settings: Any
 ) -> None:
     settings.TTCS_OPEN311_RATE_KEY = "1/m"
+    # A request refused for its content gives its place back.
+    assert post(client, fmt, {**valid, "description": ""}).status_code == 400
     assert post(client, fmt, valid).status_code == 201
     response = post(client, fmt, valid)
     assert_error(response, fmt, 429)
@@ -653,3 +655,47 @@ def test_command_create_list_revoke(db: Any, settings: Any) -> None:
         call_command("open311_key", "revoke", "--name", "Cổng quốc gia", stdout=io.StringIO())
     with pytest.raises(CommandError, match="No Open311 application"):
         call_command("open311_key", "revoke", "--name", "Không có", stdout=io.StringIO())
+
+
+# --- Errors before or beside the endpoints (helper H) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["nowhere.xml", "services/khac/extra.xml", "requests/.xml", "DISCOVERY.XML"]
+)
+def test_unknown_path_ending_in_xml_404_xml(client: Client, db: Any, path: str) -> None:
+    assert_error(client.get(f"{BASE}/{path}"), "xml", 404)
+
+
+@pytest.mark.parametrize(
+    ("path", "fmt"),
+    [
+        ("services.xml", "xml"),
+        ("services.json", "json"),
+        ("requests.xml", "xml"),
+        ("nowhere", "json"),
+        ("nowhere.xml", "xml"),
+    ],
+)
+def test_nul_in_the_query_400_in_the_specs_format(
+    client: Client, db: Any, path: str, fmt: str
+) -> None:
+    client.cookies[django_settings.LANGUAGE_COOKIE_NAME] = "en"
+    description = assert_error(client.get(f"{BASE}/{path}?service_code=%00"), fmt, 400)
+    assert "NUL" in description
+    assert_error(client.get(f"{BASE}/{path}?a%00b=1"), fmt, 400)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("field", ["first_name", "description", "attribute[x\x00]"])
+def test_nul_in_a_form_encoded_post_400_in_the_specs_format(
+    client: Client, valid: dict[str, Any], fmt: str, field: str
+) -> None:
+    response = post(client, fmt, {**valid, field: "Nguyễn\x00"})
+    assert_error(response, fmt, 400)
+    assert not Feedback.objects.exists()
+    assert not Contact.objects.exists()
+    # A literal "%00" typed by someone is text ("%2500" on the wire), not a NUL.
+    response = post(client, fmt, {**valid, "description": "Giảm 100%00 phí"})
+    assert response.status_code == 201
+    assert Feedback.objects.get().description == "Giảm 100%00 phí"

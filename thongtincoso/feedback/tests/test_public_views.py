@@ -144,7 +144,8 @@ def test_submit_stores_feedback_contact_and_photos(tree: Any, en_client: Client)
     )
     assert response.status_code == 303
     feedback = Feedback.objects.get()
-    assert response["Location"] == reverse("feedback:track", args=[feedback.code]) + "?new=1"
+    track_url = reverse("feedback:track", args=[feedback.code])
+    assert response["Location"] == f"{track_url}?new=1&key={feedback.token}"
     assert feedback.category.code == "giao-thong"
     assert feedback.commune == tree.hoankiem
     assert str(feedback.lat) == "21.028500"
@@ -159,8 +160,17 @@ def test_submit_stores_feedback_contact_and_photos(tree: Any, en_client: Client)
     html = page.content.decode()
     assert feedback.code in html
     assert "Write it down" in html
+    # The receipt shows the sender key as a link to keep; the key is in the address, so the
+    # page stays out of shared caches and other sites' Referer.
+    assert f"http://testserver{track_url}?key={feedback.token}" in html
+    assert "Keep this link" in html
     assert page["Referrer-Policy"] == "same-origin"
     assert page["Cache-Control"] == "private, no-store"
+    # Whoever knows only the code sees no key, even with ?new=1.
+    for url in (f"{track_url}?new=1", f"{track_url}?new=1&key=wrong", track_url):
+        other = Client().get(url)
+        assert other.status_code == 200
+        assert feedback.token not in other.content.decode()
 
 
 def test_anonymous_feedback_needs_no_contact(tree: Any, en_client: Client) -> None:
@@ -377,10 +387,18 @@ def test_rejected_feedback_shows_the_reason(tree: Any, en_client: Client, office
 
 def test_reopen_within_the_window(tree: Any, en_client: Client, officer: Any) -> None:
     feedback = answered(officer, make_feedback())
-    track = en_client.get(reverse("feedback:track", args=[feedback.code]))
-    assert reverse("feedback:reopen", args=[feedback.code]) in track.content.decode()
+    track_url = reverse("feedback:track", args=[feedback.code])
+    track = en_client.get(track_url, {"key": feedback.token})
+    html = track.content.decode()
+    assert reverse("feedback:reopen", args=[feedback.code]) in html
+    # With the receipt link, the key rides along hidden; nothing else is asked.
+    assert f'type="hidden" name="verification" value="{feedback.token}"' in html
+    assert "The phone number or e-mail you gave" not in html
+    assert track["Referrer-Policy"] == "same-origin"
+    assert track["Cache-Control"] == "private, no-store"
     response = en_client.post(
-        reverse("feedback:reopen", args=[feedback.code]), {"reason": "Ổ gà vẫn còn."}
+        reverse("feedback:reopen", args=[feedback.code]),
+        {"reason": "Ổ gà vẫn còn.", "verification": feedback.token},
     )
     assert response.status_code == 303
     assert response["Location"].endswith("?reopened=1")
@@ -400,7 +418,8 @@ def test_reopen_refused_after_the_window(
     track = en_client.get(reverse("feedback:track", args=[feedback.code])).content.decode()
     assert "Not satisfied with the answer?" not in track
     response = en_client.post(
-        reverse("feedback:reopen", args=[feedback.code]), {"reason": "Vẫn chưa xong."}
+        reverse("feedback:reopen", args=[feedback.code]),
+        {"reason": "Vẫn chưa xong.", "verification": feedback.token},
     )
     assert response.status_code == 409
     assert "can no longer be reopened" in response.content.decode()
@@ -411,6 +430,92 @@ def test_reopen_refused_after_the_window(
 def test_reopen_of_an_unknown_code_is_404(tree: Any, en_client: Client) -> None:
     response = en_client.post(reverse("feedback:reopen", args=["ZZZZ2222"]), {"reason": "x"})
     assert response.status_code == 404
+
+
+def test_reopen_without_the_link_asks_for_the_phone_or_email(
+    tree: Any, en_client: Client, officer: Any
+) -> None:
+    feedback = answered(officer, make_feedback(phone=PHONE, email=EMAIL, consent=True))
+    reopen_url = reverse("feedback:reopen", args=[feedback.code])
+    html = en_client.get(reverse("feedback:track", args=[feedback.code])).content.decode()
+    assert "The phone number or e-mail you gave" in html
+    assert "send a new feedback" in html
+    assert feedback.token not in html
+    # Only reading the tracking code is not enough.
+    for verification in ("", "0987654321", "ai.do@vidu.vn", "x" * 40):
+        response = en_client.post(
+            reverse("feedback:reopen", args=[feedback.code]),
+            {"reason": "Vẫn còn.", "verification": verification},
+        )
+        assert response.status_code == 400, verification
+        assert "does not match" in response.content.decode()
+        assert verification not in ("", "x" * 40) or "value=" not in verification
+        feedback.refresh_from_db()
+        assert feedback.status == Status.ANSWERED
+    response = en_client.post(reopen_url, {"reason": "Vẫn còn.", "verification": "+84912345678"})
+    assert response.status_code == 303
+    feedback.refresh_from_db()
+    assert feedback.status == Status.REOPENED
+
+
+def test_anonymous_sender_without_the_link_cannot_reopen(
+    tree: Any, en_client: Client, officer: Any
+) -> None:
+    feedback = answered(officer, make_feedback())
+    reopen_url = reverse("feedback:reopen", args=[feedback.code])
+    without = en_client.post(reopen_url, {"reason": "Vẫn còn.", "verification": PHONE})
+    assert without.status_code == 400
+    # The same words as for a wrong phone: the page does not tell whether contact details exist.
+    assert "does not match" in without.content.decode()
+    assert "send a new feedback" in without.content.decode()
+    feedback.refresh_from_db()
+    assert feedback.status == Status.ANSWERED
+
+
+def test_reopen_attempts_are_limited_per_address(
+    tree: Any, en_client: Client, officer: Any, monkeypatch: Any
+) -> None:
+    from thongtincoso.feedback import public_views
+
+    monkeypatch.setattr(public_views, "REOPEN_RATE", "2/h")
+    feedback = answered(officer, make_feedback(phone=PHONE, consent=True))
+    reopen_url = reverse("feedback:reopen", args=[feedback.code])
+    for guess in ("0900000001", "0900000002"):
+        assert en_client.post(reopen_url, {"reason": "x", "verification": guess}).status_code == 400
+    response = en_client.post(reopen_url, {"reason": "x", "verification": PHONE})
+    assert response.status_code == 429
+    feedback.refresh_from_db()
+    assert feedback.status == Status.ANSWERED
+
+
+def test_nul_characters_get_a_form_error_not_a_crash(
+    tree: Any, en_client: Client, officer: Any
+) -> None:
+    fields = ("description", "address", "phone", "name", "category", "province", "commune", "lat")
+    for field in fields:
+        response = submit(en_client, **{field: "Ổ gà\x00"})
+        assert response.status_code == 400, field
+        assert "Null characters are not allowed." in response.content.decode(), field
+    assert Feedback.objects.count() == 0
+    # The same in the address of the form, the partials and the list.
+    for url in (
+        reverse("feedback:submit") + "?province=%00&commune=0%000&category=%00",
+        reverse("feedback:communes") + "?province=0%001",
+        reverse("feedback:questions") + "?category=truyen%00thanh",
+        reverse("feedback:public_list") + "?province=0%001&commune=%00&category=%00",
+    ):
+        # 400 from the middleware that refuses NUL in addresses, or 200: never a 500.
+        assert en_client.get(url).status_code in (200, 400), url
+    feedback = answered(officer, make_feedback())
+    response = en_client.post(
+        reverse("feedback:reopen", args=[feedback.code]),
+        {"reason": "x\x00", "verification": feedback.token},
+    )
+    assert response.status_code == 400
+    feedback.refresh_from_db()
+    assert feedback.status == Status.ANSWERED
+    export = en_client.post(reverse("feedback:export"), {"code": "\x00", "verification": "\x00"})
+    assert export.status_code == 400
 
 
 # --- Export ----------------------------------------------------------------------------------
@@ -473,6 +578,7 @@ def test_submissions_limited_per_address(tree: Any, en_client: Client, settings:
     settings.TTCS_FEEDBACK_RATE_IP = "2/h"
     cache.clear()
     assert submit(en_client, commune="").status_code == 400  # a typo does not count
+    assert submit(en_client, description="\x00").status_code == 400  # nor a refused field
     assert submit(en_client).status_code == 303
     assert submit(en_client).status_code == 303
     response = submit(en_client)
@@ -547,6 +653,35 @@ def test_public_list_filters(tree: Any, en_client: Client, officer: Any, make_us
     assert "Ở Hoàn Kiếm" not in listed(category="moi-truong")
 
 
+def test_public_list_queries_do_not_grow_with_the_page(
+    tree: Any, en_client: Client, officer: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def add(n: int) -> None:
+        for i in range(n):
+            feedback = make_feedback(description=f"Phản ánh số {i}")
+            if i % 2:
+                answered(officer, feedback, text=f"Trả lời số {i}")
+            else:
+                services.feedback_accept(actor=officer, feedback=feedback)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            response = en_client.get(reverse("feedback:public_list"))
+        assert response.status_code == 200
+        return len(captured.captured_queries)
+
+    add(3)
+    few = queries()
+    add(10)
+    many = queries()
+    assert many == few
+    html = en_client.get(reverse("feedback:public_list")).content.decode()
+    assert "Trả lời số 9" in html
+
+
 # --- Portal links ----------------------------------------------------------------------------
 
 
@@ -562,3 +697,22 @@ def test_commune_portal_page_links_to_feedback_and_shows_answers(
     assert reverse("feedback:submit") + "?province=01" in province
     home = en_client.get(reverse("portal:home")).content.decode()
     assert reverse("feedback:submit") in home
+
+
+def test_commune_portal_page_queries_do_not_grow_with_the_answers(
+    tree: Any, en_client: Client, officer: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            response = en_client.get(reverse("portal:unit", args=["00070"]))
+        assert response.status_code == 200
+        return len(captured.captured_queries)
+
+    answered(officer, make_feedback(description="Thứ nhất"))
+    one = queries()
+    for n in range(4):
+        answered(officer, make_feedback(description=f"Thứ {n + 2}"))
+    assert queries() == one

@@ -442,9 +442,11 @@ def test_close_and_reopen_within_the_window_only(tree: Any, make_user: Any, sett
     with time_machine.travel(start + dt.timedelta(days=6), tick=False):
         assert services.may_reopen(reload(feedback))
         with translation.override("en"), pytest.raises(ServiceError) as exc:
-            services.feedback_reopen(code=feedback.code, reason="")
+            services.feedback_reopen(code=feedback.code, reason="", verification=feedback.token)
         assert exc.value.field == "reason"
-        services.feedback_reopen(code=feedback.code.lower(), reason="Rác vẫn còn")
+        services.feedback_reopen(
+            code=feedback.code.lower(), reason="Rác vẫn còn", verification=feedback.token
+        )
     feedback = reload(feedback)
     assert feedback.status == Status.REOPENED
     assert feedback.closed_at is None
@@ -460,7 +462,9 @@ def test_close_and_reopen_within_the_window_only(tree: Any, make_user: Any, sett
     with time_machine.travel(timezone.now() + dt.timedelta(days=8), tick=False):
         assert not services.may_reopen(reload(late))
         with pytest.raises(ConflictError):
-            services.feedback_reopen(code=late.code, reason="Chưa hài lòng")
+            services.feedback_reopen(
+                code=late.code, reason="Chưa hài lòng", verification=late.token
+            )
     assert reload(late).status == Status.ANSWERED
 
 
@@ -469,10 +473,73 @@ def test_reopen_refused_for_rejected_and_unknown(tree: Any, make_user: Any) -> N
     feedback = make_feedback(tree.hoankiem)
     services.feedback_reject(actor=officer, feedback=feedback, reason="Spam")
     with pytest.raises(ConflictError):
-        services.feedback_reopen(code=feedback.code, reason="Tại sao?")
+        services.feedback_reopen(code=feedback.code, reason="Tại sao?", verification=feedback.token)
     with pytest.raises(NotFoundError):
-        services.feedback_reopen(code="ZZZZZZZZ", reason="Tại sao?")
+        services.feedback_reopen(code="ZZZZZZZZ", reason="Tại sao?", verification=feedback.token)
     assert reload(feedback).status == Status.REJECTED
+
+
+@pytest.mark.parametrize(
+    "verification", [SENDER_PHONE, "+84 912 345 678", " Bich.Ngoc.Sender@Vidu.VN "]
+)
+def test_reopen_by_the_sender_phone_or_email(tree: Any, make_user: Any, verification: str) -> None:
+    officer = make_officer(make_user, tree.hoankiem)
+    feedback = make_sender_feedback(tree.hoankiem)
+    services.feedback_accept(actor=officer, feedback=feedback)
+    services.answer_save(actor=officer, feedback=feedback, text="Đã xử lý")
+    services.answer_submit(actor=officer, feedback=feedback)
+    services.feedback_reopen(code=feedback.code, reason="Chưa xong", verification=verification)
+    assert reload(feedback).status == Status.REOPENED
+
+
+def test_reopen_refuses_anyone_but_the_sender_like_an_unknown_code(
+    tree: Any, make_user: Any
+) -> None:
+    officer = make_officer(make_user, tree.hoankiem)
+    with_contact = make_sender_feedback(tree.hoankiem)
+    services.feedback_accept(actor=officer, feedback=with_contact)
+    services.answer_save(actor=officer, feedback=with_contact, text="Đã xử lý")
+    services.answer_submit(actor=officer, feedback=with_contact)
+    anonymous = answered_feedback(tree.hoankiem, officer)
+    assert not Contact.objects.filter(feedback=anonymous).exists()
+    with translation.override("en"), pytest.raises(NotFoundError) as unknown:
+        services.feedback_reopen(code="ZZZZZZZZ", reason="Chưa xong", verification=SENDER_PHONE)
+    attempts = [
+        (with_contact, ""),
+        (with_contact, "0987654321"),
+        (with_contact, "other@vidu.vn"),
+        (with_contact, anonymous.token),  # another feedback's key
+        (anonymous, ""),
+        (anonymous, SENDER_PHONE),
+        (anonymous, anonymous.token[:-1]),
+    ]
+    for feedback, verification in attempts:
+        with translation.override("en"), pytest.raises(NotFoundError) as exc:
+            services.feedback_reopen(
+                code=feedback.code, reason="Chưa xong", verification=verification
+            )
+        assert str(exc.value.message) == str(unknown.value.message), verification
+    assert reload(with_contact).status == reload(anonymous).status == Status.ANSWERED
+    assert not Event.objects.filter(kind=EventKind.REOPENED).exists()
+    # The anonymous sender's key still works.
+    services.feedback_reopen(code=anonymous.code, reason="Chưa xong", verification=anonymous.token)
+    assert reload(anonymous).status == Status.REOPENED
+
+
+def test_published_answer_stays_public_while_the_next_is_drafted(tree: Any, make_user: Any) -> None:
+    officer = make_officer(make_user, tree.hoankiem)
+    feedback = answered_feedback(tree.hoankiem, officer)
+    first = to_public(reload(feedback)).answer
+    assert first
+    services.feedback_reopen(code=feedback.code, reason="Chưa xong", verification=feedback.token)
+    services.answer_save(actor=officer, feedback=feedback, text="Bản nháp mới")
+    answer = Answer.objects.get(feedback=feedback)
+    assert answer.state == AnswerState.DRAFT
+    assert answer.published_text == first
+    assert to_public(reload(feedback)).answer == first
+    services.answer_submit(actor=officer, feedback=feedback)
+    assert Answer.objects.get(feedback=feedback).published_text == "Bản nháp mới"
+    assert to_public(reload(feedback)).answer == "Bản nháp mới"
 
 
 def test_merged_duplicates_share_the_answer_and_follow_the_master(
@@ -506,7 +573,7 @@ def test_merged_duplicates_share_the_answer_and_follow_the_master(
 
     # Reopening the master takes the duplicates along; the duplicate itself cannot be reopened.
     assert not services.may_reopen(duplicate)
-    services.feedback_reopen(code=master.code, reason="Chưa xong")
+    services.feedback_reopen(code=master.code, reason="Chưa xong", verification=master.token)
     assert reload(duplicate).status == Status.REOPENED
 
     services.answer_save(actor=officer, feedback=master, text="Trả lời lần hai")
@@ -798,7 +865,9 @@ def test_audit_records_never_hold_personal_data(tree: Any, make_user: Any) -> No
     services.answer_submit(actor=officer, feedback=feedback)
     services.export_for_sender(code=feedback.code, verification=SENDER_EMAIL)
     services.feedback_redact_text(actor=officer, feedback=feedback, description="Đã che")
-    services.feedback_reopen(code=feedback.code, reason=f"Gọi lại {SENDER_PHONE}")
+    services.feedback_reopen(
+        code=feedback.code, reason=f"Gọi lại {SENDER_PHONE}", verification=SENDER_PHONE
+    )
     services.unit_settings_update(actor=admin, unit=tree.hoankiem, answers_need_approval=False)
     records = AuditRecord.objects.all()
     assert records.count() > 5
@@ -899,16 +968,16 @@ def test_limit_counts_within_the_window(settings: Any) -> None:
     with time_machine.travel(dt.datetime(2026, 3, 2, 9, 0, 5, tzinfo=VN), tick=False):
         limits = abuse.submission_limits(ip="203.0.113.9", phone_key="0912345678")
         assert [limit.key for limit in limits] == ["ip:203.0.113.9", "phone:0912345678"]
-        assert not abuse.any_exceeded(limits)
-        abuse.count_all(limits)
-        abuse.count_all(limits)
-        # The phone allows 2 an hour: now exceeded; the address (3 a minute) is not.
+        assert abuse.reserve(limits)
+        assert abuse.reserve(limits)
+        # The phone allows 2 an hour: now full; the address (3 a minute) is not.
         assert limits[1].exceeded()
         assert not limits[0].exceeded()
-        assert abuse.any_exceeded(limits)
-        other = abuse.submission_limits(ip="203.0.113.10")
-        assert not abuse.any_exceeded(other)
-        limits[0].count()
+        # Refused as a whole: the address's place is given back too.
+        assert not abuse.reserve(limits)
+        assert not limits[0].exceeded()
+        assert abuse.reserve(abuse.submission_limits(ip="203.0.113.10"))
+        assert abuse.reserve([limits[0]])
         assert limits[0].exceeded()
     # The next minute, the per-minute window starts again; the hourly one does not.
     with time_machine.travel(dt.datetime(2026, 3, 2, 9, 1, 5, tzinfo=VN), tick=False):
@@ -919,15 +988,34 @@ def test_limit_counts_within_the_window(settings: Any) -> None:
     cache.clear()
 
 
+def test_reserve_refuses_the_one_over_the_limit_without_any_count(settings: Any) -> None:
+    """Reservation alone (no count after storing, as before) admits exactly N: parallel
+    requests that each reserve before any finishes cannot all pass."""
+    cache.clear()
+    settings.TTCS_FEEDBACK_RATE_IP = "5/h"
+    limits = abuse.submission_limits(ip="203.0.113.20")
+    assert [abuse.reserve(limits) for _ in range(6)] == [True] * 5 + [False]
+    # A released place (input refused) is free again; never below zero.
+    abuse.release(limits)
+    assert abuse.reserve(limits)
+    fresh = abuse.submission_limits(ip="203.0.113.21")
+    abuse.release(fresh)
+    abuse.release(fresh)
+    assert [abuse.reserve(fresh) for _ in range(6)] == [True] * 5 + [False]
+    cache.clear()
+
+
 def test_limits_without_keys_and_open311(settings: Any) -> None:
     cache.clear()
     settings.TTCS_OPEN311_RATE_KEY = "1/d"
     assert abuse.submission_limits(ip=None) == []
+    assert abuse.reserve([])
     limit = abuse.open311_limit(7)
     assert not limit.exceeded()
-    limit.count()
+    assert abuse.reserve([limit])
     assert limit.exceeded()
-    assert not abuse.open311_limit(8).exceeded()
+    assert not abuse.reserve([limit])
+    assert abuse.reserve([abuse.open311_limit(8)])
     assert abuse.parse_rate("30/h") == (30, 3600)
     assert abuse.parse_rate("5/d") == (5, 86400)
     cache.clear()

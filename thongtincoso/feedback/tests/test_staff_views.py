@@ -345,6 +345,74 @@ def test_photo_is_served_to_staff_in_scope_only(tree, officer, other_officer, cl
     assert client_for(officer).get(f"/feedback/staff/{fb.code}/photos/999999/").status_code == 404
 
 
+def test_photo_is_the_senders_data_handler_only_and_audited(tree, officer, make_user, client_for):
+    colleague = make_officer(make_user, tree.hoankiem, "colleague")
+    approver = make_approver(make_user, tree.hoankiem, "approver_hk")
+    fb = make_feedback(tree.hoankiem, photos=2)
+    services.feedback_assign(actor=officer, feedback=fb, assignee=officer)
+    photo = fb.photos.order_by("position").last()
+    url = f"/feedback/staff/{fb.code}/photos/{photo.pk}/"
+
+    # Approvers and officers other than the assigned one see the feedback, not the photos.
+    for other in (approver, colleague):
+        client = client_for(other)
+        assert client.get(url).status_code == 404
+        page = client.get(detail(fb)).content.decode()
+        assert "2 photos (visible to the handler)" in page
+        assert url not in page
+        assert 'data-testid="photo-thumbnails"' not in page
+        assert client.post(act(fb, "redact_photo"), {"photo": photo.pk}).status_code == 404
+    assert not AuditRecord.objects.filter(action="feedback.photo.view").exists()
+    assert fb.photos.filter(redacted_at__isnull=False).count() == 0
+
+    client = client_for(officer)
+    page = client.get(detail(fb)).content.decode()
+    assert url in page
+    assert "visible to the handler" not in page
+    response = client.get(url)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content)[:2] == b"\xff\xd8"
+    record = AuditRecord.objects.get(action="feedback.photo.view")
+    assert record.actor_id == officer.pk
+    assert record.object_id == str(fb.pk)
+    assert record.unit_id == fb.unit_id
+    assert record.after == {"photo": photo.position}
+
+
+def test_non_numeric_ids_are_404_not_500(tree, officer, system_admin, client_for):
+    fb = make_feedback(tree.hoankiem, photos=1)
+    client = client_for(officer)
+    for value in ("abc", "1.5", "-1", "１", "99999999999999999999999", ""):
+        assert client.post(act(fb, "redact_photo"), {"photo": value}).status_code == 404
+    assert fb.photos.get().redacted_at is None
+    # An assignee that is not a number is not one of the unit's officers: a form error.
+    response = client.post(act(fb, "assign"), {"assignee": "abc"})
+    assert response.status_code == 400
+    assert reload(fb).assignee_id is None
+
+    admin = client_for(system_admin)
+    form = {"date": "2026-09-04", "name": "Nghỉ bù", "kind": "holiday"}
+    for value in ("abc", "1 OR 1=1", "99999999999999999999999"):
+        response = admin.post("/feedback/staff/holidays/", {**form, "holiday": value})
+        assert response.status_code == 404
+    assert not Holiday.objects.filter(date=dt.date(2026, 9, 4)).exists()
+    assert admin.get("/feedback/staff/holidays/", {"year": "abc"}).status_code == 200
+    huge = "99999999999999999999"
+    assert admin.post(f"/feedback/staff/holidays/{huge}/delete/").status_code == 404
+    assert admin.post(f"/feedback/staff/routing/{huge}/delete/").status_code == 404
+    assert client.get(f"/feedback/staff/{fb.code}/photos/{huge}/").status_code == 404
+    assert client.get(LIST, {"page": "abc"}).status_code == 200
+
+
+def test_list_filter_dates_far_off_are_a_form_error(tree, officer, client_for):
+    make_feedback(tree.hoankiem)
+    client = client_for(officer)
+    for date in ("9999-12-31", "0001-01-01", "1899-12-31"):
+        response = client.get(LIST, {"date_from": date, "date_to": date})
+        assert response.status_code == 200  # the other filters still apply
+        assert "The date must be between 2000 and 2099." in response.content.decode()
+
+
 def test_redact_photo(tree, officer, client_for):
     fb = make_feedback(tree.hoankiem, photos=1)
     photo = fb.photos.get()

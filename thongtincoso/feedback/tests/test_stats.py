@@ -204,3 +204,57 @@ def test_bad_dates_are_400(viewer, client_for):
         "/feedback/staff/stats/", {"date_from": "2025-05-01", "date_to": "2025-04-01"}
     )
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"date_from": "9999-12-01", "date_to": "9999-12-31"},
+        {"date_to": "9999-12-31"},
+        {"date_from": "9999-12-31"},
+        {"date_from": "0001-01-01"},
+        {"date_from": "1899-12-31", "date_to": "1900-01-31"},
+        {"date_from": "1999-12-31"},
+        {"date_to": "2100-01-01"},
+    ],
+)
+def test_dates_outside_2000_to_2099_are_a_form_error(viewer, client_for, query):
+    from django.conf import settings
+
+    client = client_for(viewer)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"  # the pages are Vietnamese by default
+    page = client.get("/feedback/staff/stats/", query)
+    assert page.status_code == 400
+    assert "The date must be between 2000 and 2099." in page.content.decode()
+
+    response = client.get("/feedback/staff/stats.csv", query)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert "The date must be between 2000 and 2099." in response.content.decode()
+
+
+def test_the_years_at_the_edges_are_fine(dataset, viewer, client_for):
+    client = client_for(viewer)
+    query = {"date_from": "2000-01-01", "date_to": "2099-12-31"}
+    assert client.get("/feedback/staff/stats/", query).status_code == 200
+    response = client.get("/feedback/staff/stats.csv", query)
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8").lstrip("\ufeff"))))
+    assert rows[-1][4] == "6"  # all of Hà Nội's, the older one too
+
+
+def test_month_arithmetic_never_leaves_the_calendar(viewer):
+    # Callers other than the form (a shell, a task) may pass any date: clamped, never an error.
+    assert stats._add_months(dt.date(9999, 12, 1), 1) == dt.date(9999, 12, 1)
+    assert stats._add_months(dt.date(1, 1, 1), -1) == dt.date(1, 1, 1)
+    assert stats._add_months(dt.date(2025, 12, 15), 1) == dt.date(2026, 1, 1)
+    assert stats._add_months(dt.date(2025, 1, 31), -13) == dt.date(2023, 12, 1)
+    months = stats._month_starts(dt.date(9998, 1, 1), dt.date(9999, 12, 31))
+    assert len(months) == 24
+    assert months[-1] == dt.date(9999, 12, 1)
+    assert stats._month_starts(dt.date(2025, 3, 5), dt.date(2025, 2, 1)) == []
+    assert stats.default_window(dt.date(1, 3, 1))[0] == dt.date(1, 1, 1)
+    s = feedback_stats(
+        viewer, StatsFilters(date_from=dt.date(1, 1, 1), date_to=dt.date(9999, 12, 31))
+    )
+    assert len(s.months) == 24
