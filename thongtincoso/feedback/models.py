@@ -181,6 +181,9 @@ class Feedback(models.Model):
         _("status"), max_length=16, choices=Status.choices, default=Status.RECEIVED
     )
     description = models.TextField(_("description"), max_length=DESCRIPTION_MAX)
+    # Code, description and place folded (core.search.fold) for staff search with or without
+    # diacritics; kept in step by the services that change those fields.
+    search_text = models.TextField(_("search text"), blank=True, editable=False)
     address = models.CharField(_("place"), max_length=300, blank=True)
     lat = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
     long = models.DecimalField(

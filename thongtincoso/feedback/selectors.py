@@ -86,11 +86,15 @@ def feedback_list(user: Any, filters: FeedbackFilters | None = None) -> QuerySet
     elif f.assignee == "none":
         rows = rows.filter(assignee__isnull=True)
     if f.q:
+        from thongtincoso.core.search import fold
+
         from .services import normalise_code
 
-        rows = rows.filter(
-            Q(code=normalise_code(f.q)) | Q(description__icontains=f.q) | Q(address__icontains=f.q)
-        )
+        # The tracking code, or every word of the query in the folded description and place.
+        words = Q()
+        for word in fold(f.q).split()[:10]:
+            words &= Q(search_text__contains=word)
+        rows = rows.filter(Q(code=normalise_code(f.q)) | words)
     if f.date_from:
         rows = rows.filter(received_at__date__gte=f.date_from)
     if f.date_to:

@@ -198,6 +198,8 @@ def feedback_submit(
             if contact is not None:
                 contact.feedback = feedback
                 contact.save()
+                if contact.email:
+                    _email_sender_on_commit(feedback.pk, "receipt")
             for position, photo in enumerate(prepared, start=1):
                 row = Photo(
                     feedback=feedback,
@@ -242,10 +244,17 @@ def feedback_submit(
     return feedback
 
 
+def searchable(feedback: Feedback) -> str:
+    from thongtincoso.core.search import fold
+
+    return fold(f"{feedback.code} {feedback.description} {feedback.address}")
+
+
 def _insert_feedback(**fields: Any) -> Feedback:
     # A clash of random codes is rare; retry with a new one (a savepoint keeps the transaction).
     for _attempt in range(5):
         feedback = Feedback(code=new_code(), token=secrets.token_urlsafe(24), **fields)
+        feedback.search_text = searchable(feedback)
         try:
             with transaction.atomic():
                 feedback.save(force_insert=True)
@@ -995,7 +1004,77 @@ def _publish(answer: Answer, feedback: Feedback, actor: User, *, approver: User 
     feedback.save(update_fields=["closed_at"])
     _event(feedback, EventKind.ANSWERED, actor=actor, public_text=answer.text)
     _audit(actor, "answer_publish", feedback, approved_by=approver.username if approver else "")
+    # Senders who left an e-mail hear of the answer: this feedback's and its merged duplicates'.
+    with_email = Contact.objects.filter(
+        Q(feedback=feedback) | Q(feedback__duplicate_of=feedback)
+    ).exclude(email="")
+    for feedback_id in with_email.values_list("feedback_id", flat=True):
+        _email_sender_on_commit(feedback_id, "answered")
     return answer
+
+
+# --- E-mail to the sender -------------------------------------------------------------------------
+
+
+def _email_sender_on_commit(feedback_id: int, kind: str) -> None:
+    """After commit, e-mail the sender (receipt or answer) when the instance sends e-mail."""
+    if not settings.NOTIFY_BY_EMAIL:
+        return
+    from thongtincoso.jobs.services import enqueue_on_commit
+
+    from .tasks import email_sender
+
+    enqueue_on_commit(email_sender, feedback_id, kind)
+
+
+def sender_email(feedback_id: int, kind: str) -> tuple[str, str, str] | None:
+    """(address, subject, body) of the e-mail to the sender, or None when there is nobody to
+    write to (no e-mail given, purged meanwhile). Written in Vietnamese: a sender's language is
+    unknown, and the service is Vietnamese first. The receipt carries the sender key link (the
+    mailbox is the sender's own); every message is audited as a use of the personal data."""
+    feedback = Feedback.objects.select_related("category", "unit").filter(pk=feedback_id).first()
+    contact = Contact.objects.filter(feedback_id=feedback_id).first()
+    if feedback is None or contact is None or not contact.email:
+        return None
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
+    try:
+        track = base + reverse("feedback:track", args=[feedback.code])
+    except NoReverseMatch:
+        track = ""
+    with translation.override("vi"):
+        if kind == "receipt":
+            subject = _("Feedback %(code)s received") % {"code": feedback.code}
+            body = _(
+                "Thank you. Your feedback about “%(category)s” was received with tracking code "
+                "%(code)s. An answer is due by %(due)s.\n\nFollow it, and reopen it if the "
+                "answer is not enough, with this link (keep it; do not share it):\n%(link)s"
+            ) % {
+                "category": feedback.category.name,
+                "code": feedback.code,
+                "due": feedback.due_date.strftime("%d/%m/%Y"),
+                "link": f"{track}?key={feedback.token}" if track else feedback.code,
+            }
+        else:
+            from .public import public_text, published_answer
+
+            answer = published_answer(feedback)
+            if answer is None:
+                return None
+            subject = _("Feedback %(code)s has been answered") % {"code": feedback.code}
+            body = _("%(unit)s answered your feedback %(code)s:\n\n%(answer)s\n\n%(link)s") % {
+                "unit": feedback.unit.committee_name or feedback.unit.name,
+                "code": feedback.code,
+                "answer": public_text(answer.published_text),
+                "link": track,
+            }
+    audit_record(
+        actor=None,
+        action="feedback.contact.email",
+        obj=feedback,
+        unit=feedback.unit,
+        after={"kind": kind},
+    )
+    return contact.email, subject, body
 
 
 def answer_to_bulletin(*, actor: User, feedback: Feedback) -> Bulletin:
@@ -1090,7 +1169,11 @@ def feedback_redact_text(*, actor: User, feedback: Feedback, description: str) -
         feedback = _locked(feedback)
         feedback.description = text
         feedback.text_redacted_at = timezone.now()
-        feedback.save(update_fields=["description", "text_redacted_at", "updated_at"])
+        # The folded copy must not keep what was redacted.
+        feedback.search_text = searchable(feedback)
+        feedback.save(
+            update_fields=["description", "text_redacted_at", "search_text", "updated_at"]
+        )
         _event(feedback, EventKind.REDACTED, actor=actor, note="text")
         # The audit record says that it changed, never what it said.
         _audit(actor, "redact_text", feedback, length=len(text))

@@ -8,6 +8,7 @@ import logging
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from huey import crontab
+from huey.contrib.djhuey import task
 
 from thongtincoso.jobs.services import register_periodic
 
@@ -57,3 +58,17 @@ def seed_holidays() -> None:
 
     year = timezone.localdate().year
     calendar.ensure_years([year, year + 1])
+
+
+@task(retries=5, retry_delay=60)
+def email_sender(feedback_id: int, kind: str) -> int:
+    """E-mail the sender their receipt or the answer; retried while the mail server is away."""
+    from django.core.mail import send_mail
+
+    from .services import sender_email
+
+    message = sender_email(feedback_id, kind)
+    if message is None:
+        return 0
+    address, subject, body = message
+    return send_mail(subject, body, None, [address])

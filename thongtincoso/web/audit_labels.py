@@ -115,6 +115,7 @@ AUDIT_ACTION_LABELS: dict[str, Promise] = {
     "feedback.feedback.purge_personal_data": _("Feedback sender's personal data purged"),
     "feedback.answer.save": _("Feedback answer saved"),
     "feedback.contact.view": _("Feedback sender's contact details viewed"),
+    "feedback.contact.email": _("Feedback sender e-mailed (receipt or answer)"),
     "feedback.photo.view": _("Feedback photo viewed"),
     "feedback.contact.export": _("Feedback data exported for the sender"),
     "feedback.route.create": _("Feedback routing rule added"),

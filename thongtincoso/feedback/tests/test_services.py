@@ -772,6 +772,9 @@ def test_redact_text(tree: Any, make_user: Any) -> None:
     record = AuditRecord.objects.get(action="feedback.feedback.redact_text")
     assert "Tám" not in json.dumps([record.before, record.after], ensure_ascii=False)
     assert Event.objects.filter(feedback=feedback, kind=EventKind.REDACTED).exists()
+    # The folded search copy forgets the redacted words too.
+    assert "tam" not in feedback.search_text.split()
+    assert "co nguoi do rac" in feedback.search_text
 
 
 def test_redact_photo_keeps_size_changes_content(

@@ -113,6 +113,10 @@ def test_filters(tree, officer, client_for):
     assert codes(status="accepted") == {accepted.code}
     assert codes(status="open") == {plain.code, light.code, accepted.code}
     assert codes(q="hỏng cả tuần") == {light.code}
+    # With or without diacritics, any case, words in any order (folded search, SQLite too).
+    assert codes(q="ĐÈN ĐƯỜNG") == {light.code}
+    assert codes(q="tuan den duong") == {light.code}
+    assert codes(q="duong") == {plain.code, light.code, accepted.code}
     assert codes(q=accepted.code.lower()) == {accepted.code}
     assert codes(unit="00073") == set()
     assert codes(assignee="me") == set()
