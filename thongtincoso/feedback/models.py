@@ -138,8 +138,9 @@ class Status(models.TextChoices):
 OPEN_STATUSES = frozenset(
     {Status.RECEIVED, Status.ACCEPTED, Status.TRANSFERRED, Status.IN_PROGRESS, Status.REOPENED}
 )
-# Statuses the public sees (Open311 lists, the portal); a feedback nobody has checked yet, or one
-# rejected as out of scope, is known only to its sender (by tracking code) and its handlers.
+# Statuses the public sees (Open311 lists, the portal), once a handler has accepted the feedback
+# (accepted_at); one nobody has checked yet, or one rejected as out of scope, is known only to
+# its sender (by tracking code) and its handlers.
 PUBLIC_STATUSES = frozenset(
     {
         Status.ACCEPTED,
@@ -271,7 +272,7 @@ class Feedback(models.Model):
 
     @property
     def is_public(self) -> bool:
-        return self.status in PUBLIC_STATUSES
+        return self.status in PUBLIC_STATUSES and self.accepted_at is not None
 
 
 class Contact(models.Model):

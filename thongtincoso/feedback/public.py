@@ -88,10 +88,12 @@ class PublicFeedback:
 
 
 def public_queryset() -> QuerySet[Feedback]:
-    """Feedback the public may list: checked by a handler, not rejected."""
-    return Feedback.objects.filter(status__in=PUBLIC_STATUSES).select_related(
-        "category", "commune", "unit", "duplicate_of"
-    )
+    """Feedback the public may list: accepted by a handler (checked for what it says), not
+    rejected. A transfer straight from "received" does not publish it: the receiving unit's
+    handler accepts it first."""
+    return Feedback.objects.filter(
+        status__in=PUBLIC_STATUSES, accepted_at__isnull=False
+    ).select_related("category", "commune", "unit", "duplicate_of")
 
 
 def _published() -> QuerySet[Answer]:

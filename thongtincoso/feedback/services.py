@@ -146,6 +146,7 @@ def feedback_submit(
     senders and Open311 applications have none.
     """
     s = submission
+    _refuse_nul(s)
     category = _category(s.category)
     commune = _commune(s.commune)
     description = _description(s.description)
@@ -248,6 +249,29 @@ def searchable(feedback: Feedback) -> str:
     from thongtincoso.core.search import fold
 
     return fold(f"{feedback.code} {feedback.description} {feedback.address}")
+
+
+def _refuse_nul(s: Submission) -> None:
+    # A NUL character cannot be stored (PostgreSQL refuses it in text and JSON) and is never
+    # typed by a person: say which field holds one instead of failing in the database.
+    fields = {
+        "description": s.description,
+        "address": s.address,
+        "name": s.name,
+        "phone": s.phone,
+        "email": s.email,
+        "device_id": s.device_id,
+        "category": s.category if isinstance(s.category, str) else "",
+        "commune": s.commune if isinstance(s.commune, str) else "",
+    }
+    for code, value in (s.attributes or {}).items():
+        values = value if isinstance(value, list) else [value]
+        fields[f"attribute[{code}]"] = " ".join(str(v) for v in values) + str(code)
+    for name, value in fields.items():
+        if "\x00" in str(value or ""):
+            raise ServiceError(
+                _("This field contains a character that is not allowed."), field=name
+            )
 
 
 def _insert_feedback(**fields: Any) -> Feedback:
@@ -730,6 +754,8 @@ def feedback_close(*, actor: User | None, feedback: Feedback) -> Feedback:
         _require_handler(actor, feedback)
     with transaction.atomic():
         feedback = _locked(feedback)
+        if actor is not None:
+            _refuse_merged(feedback)
         _check_status(feedback, {Status.ANSWERED})
         feedback.closed_at = timezone.now()
         _set_status(feedback, Status.CLOSED)
@@ -838,14 +864,28 @@ def feedback_merge(*, actor: User, duplicate: Feedback, into: Feedback) -> Feedb
                 field="into",
             )
         duplicate.duplicate_of = into
+        # Merging is checking: the handler read it and found the same matter as `into`.
+        duplicate.accepted_at = duplicate.accepted_at or timezone.now()
         duplicate.status = into.status
         duplicate.answered_at = into.answered_at
         duplicate.closed_at = into.closed_at
         duplicate.save(
-            update_fields=["duplicate_of", "status", "answered_at", "closed_at", "updated_at"]
+            update_fields=[
+                "duplicate_of",
+                "accepted_at",
+                "status",
+                "answered_at",
+                "closed_at",
+                "updated_at",
+            ]
         )
         _event(duplicate, EventKind.MERGED, actor=actor, public_text=into.code)
         _audit(actor, "merge", duplicate, into=into.code)
+        if into.status in (Status.ANSWERED, Status.CLOSED) and (
+            Contact.objects.filter(feedback=duplicate).exclude(email="").exists()
+        ):
+            # Merged into one already answered: its sender hears of that answer now.
+            _email_sender_on_commit(duplicate.pk, "answered")
     return duplicate
 
 
@@ -991,6 +1031,12 @@ def answer_return(*, actor: User, feedback: Feedback, comment: str) -> Answer:
 
 def _publish(answer: Answer, feedback: Feedback, actor: User, *, approver: User | None) -> Answer:
     now = timezone.now()
+    if feedback.accepted_at is None:
+        # Answering is checking: an answer published straight from "received" accepts it (the
+        # feedback becomes public with its answer), and the history says so.
+        feedback.accepted_at = now
+        feedback.save(update_fields=["accepted_at"])
+        _event(feedback, EventKind.ACCEPTED, actor=actor)
     answer.state = AnswerState.PUBLISHED
     # The public's copy; `answer_save` never touches it, so a reopened feedback keeps showing
     # its previous answer while the new one is drafted.

@@ -102,6 +102,7 @@ def world(tree: Any, make_user: Any) -> World:
     rejected = _send(tree.hoankiem, description=description)
     services.feedback_reject(actor=officer, feedback=rejected, reason=f"Trùng, đã gọi {PHONE}")
     transferred = _send(tree.hoankiem, description=description)
+    services.feedback_accept(actor=officer, feedback=transferred)
     services.feedback_transfer(
         actor=officer, feedback=transferred, to_unit=tree.cuanam, reason="Thuộc Cửa Nam"
     )

@@ -1038,3 +1038,47 @@ def test_open311_keys(db: Any) -> None:
         services.open311_key_create(name="Ứng dụng Hà Nội")
     services.open311_key_revoke(client=client)
     assert services.open311_client_for_key(key) is None
+
+
+def test_only_accepted_feedback_is_public(tree: Any, make_user: Any) -> None:
+    """A transfer straight from "received" keeps it private until the new unit accepts it; an
+    answer published without "accept" accepts it, and the history says so."""
+    from thongtincoso.feedback.public import public_queryset
+
+    officer = make_officer(make_user, tree.hoankiem)
+    other = make_officer(make_user, tree.cuanam)
+    moved = make_feedback(tree.hoankiem)
+    services.feedback_transfer(actor=officer, feedback=moved, to_unit=tree.cuanam, reason="Cửa Nam")
+    assert not public_queryset().filter(pk=moved.pk).exists()
+    services.feedback_accept(actor=other, feedback=reload(moved))
+    assert public_queryset().filter(pk=moved.pk).exists()
+
+    answered = make_feedback(tree.hoankiem)
+    services.answer_save(actor=officer, feedback=answered, text="Đã xử lý.")
+    services.answer_submit(actor=officer, feedback=answered)
+    answered = reload(answered)
+    assert answered.accepted_at is not None
+    assert public_queryset().filter(pk=answered.pk).exists()
+    kinds = list(Event.objects.filter(feedback=answered).values_list("kind", flat=True))
+    assert kinds == [EventKind.RECEIVED, EventKind.ACCEPTED, EventKind.ANSWERED]
+
+
+def test_merged_duplicate_cannot_be_closed_on_its_own(tree: Any, make_user: Any) -> None:
+    officer = make_officer(make_user, tree.hoankiem)
+    master = answered_feedback(tree.hoankiem, officer)
+    duplicate = make_feedback(tree.hoankiem)
+    services.feedback_merge(actor=officer, duplicate=duplicate, into=master)
+    duplicate = reload(duplicate)
+    assert duplicate.status == Status.ANSWERED  # merged into an answered one: shares its answer
+    with pytest.raises(ConflictError):
+        services.feedback_close(actor=officer, feedback=duplicate)
+
+
+def test_a_nul_character_is_refused_at_its_field(tree: Any) -> None:
+    with pytest.raises(ServiceError) as exc:
+        make_feedback(tree.hoankiem, "truyen-thanh", attributes={"van-de": "qua\x00-to"})
+    assert exc.value.field == "attribute[van-de]"
+    with pytest.raises(ServiceError) as exc:
+        make_feedback(tree.hoankiem, address="Ngõ\x005")
+    assert exc.value.field == "address"
+    assert Feedback.objects.count() == 0
