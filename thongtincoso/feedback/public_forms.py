@@ -86,7 +86,9 @@ class SubmitForm(forms.Form):
         label=_("What do you want to report?"),
         required=False,
         strip=False,
-        widget=forms.Textarea(attrs={"maxlength": DESCRIPTION_MAX, "rows": 6}),
+        # `required` for the browser only (it checks before sending, so chosen photos are
+        # kept); the view and the service say what is missing when a browser does not.
+        widget=forms.Textarea(attrs={"maxlength": DESCRIPTION_MAX, "rows": 6, "required": True}),
     )
     keep_location = forms.BooleanField(
         label=_("Keep the location stored in my photos"),
@@ -132,6 +134,11 @@ class SubmitForm(forms.Form):
             ("", str(_("— Choose —"))),
             *commune_choices(code_param(self["province"].value())),
         ]
+        # submit.html shows it as the live counter (id_description_helptext); set here so that
+        # Django points the textarea's aria-describedby at the counter and at the error.
+        self.fields["description"].help_text = _("At most %(max)s characters.") % {
+            "max": DESCRIPTION_MAX
+        }
 
     @property
     def honeypot_filled(self) -> bool:

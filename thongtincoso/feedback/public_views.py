@@ -245,6 +245,10 @@ def _submit_post(request: HttpRequest) -> HttpResponse:
             photos_lost=bool(uploads),
         )
     values = form.cleaned_data
+    if _missing_required(form):
+        # Everything missing said at once, instead of one refusal per attempt.
+        abuse.release(limits)
+        return _submit_page(request, form, status=400, photos_lost=bool(uploads))
     submission = services.Submission(
         source=Source.WEB,
         category=values["category"],
@@ -281,6 +285,31 @@ def _submit_post(request: HttpRequest) -> HttpResponse:
     query = urlencode({"new": "1", "key": feedback.token})
     url = reverse("feedback:track", args=[feedback.code]) + "?" + query
     return HttpResponseRedirect(url, status=303)
+
+
+def _missing_required(form: SubmitForm) -> bool:
+    """Adds an error to each required answer left empty; True if there was any.
+
+    The same rules and words as services.feedback_submit, which checks them again."""
+    values = form.cleaned_data
+    missing = {
+        "category": _("Choose a category from the list."),
+        "commune": _("Choose the commune or ward where it happened."),
+        "description": _("Describe what you want to report."),
+    }
+    found = False
+    for field, message in missing.items():
+        if not (values.get(field) or "").strip():
+            form.add_error(field, message)
+            found = True
+    has_point = bool((values.get("lat") or "").strip() or (values.get("long") or "").strip())
+    if not (values.get("address") or "").strip() and not has_point:
+        form.add_error(
+            "address",
+            _("Say where it is: write the place (street, hamlet, landmark) or mark it on the map."),
+        )
+        found = True
+    return found
 
 
 @require_safe

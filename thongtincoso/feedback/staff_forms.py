@@ -35,6 +35,10 @@ def category_choices(blank: Any) -> list[tuple[str, Any]]:
     return [("", blank), *((c.code, c.name) for c in Category.objects.filter(is_active=True))]
 
 
+# A filter on the answer rather than the feedback (staff_views.staff_list applies it).
+AWAITING_APPROVAL = "awaiting_approval"
+
+
 class FeedbackFilterForm(forms.Form):
     status = forms.ChoiceField(label=_("Status"), required=False)
     category = forms.ChoiceField(label=_("Category"), required=False)
@@ -53,14 +57,16 @@ class FeedbackFilterForm(forms.Form):
     date_from = _date_field(_("Received from"))
     date_to = _date_field(_("Received until"))
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, may_approve: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["status"].choices = [  # type: ignore[attr-defined]
+        choices: list[tuple[str, Any]] = [
             ("", _("Any status")),
             ("open", _("Waiting for an answer")),
             ("overdue", _("Overdue")),
-            *Status.choices,
         ]
+        if may_approve:
+            choices.append((AWAITING_APPROVAL, _("Answer waiting for approval")))
+        self.fields["status"].choices = [*choices, *Status.choices]  # type: ignore[attr-defined]
         self.fields["category"].choices = category_choices(_("Any category"))  # type: ignore[attr-defined]
 
 

@@ -18,7 +18,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -95,14 +95,23 @@ def _query_without_page(request: HttpRequest) -> str:
 
 @dataclass
 class Deadline:
-    """How a due date reads today: working days left (>= 0) or overdue by (> 0)."""
+    """How a due date reads today: working days left (>= 0) or overdue by (>= 0)."""
 
     left: int
     overdue: bool
+    due: dt.date | None = None
 
     @property
     def overdue_by(self) -> int:
         return -self.left
+
+    @property
+    def label(self) -> str:
+        """Which wording _deadline.html uses: "overdue_by", "overdue_on" (past the due date by
+        no working day yet, e.g. the weekend after a Friday), "due_today" or "left"."""
+        if self.overdue:
+            return "overdue_by" if self.overdue_by > 0 else "overdue_on"
+        return "due_today" if self.left == 0 else "left"
 
 
 def deadlines(rows: list[Feedback], today: dt.date) -> dict[int, Deadline]:
@@ -125,7 +134,7 @@ def deadlines(rows: list[Feedback], today: dt.date) -> dict[int, Deadline]:
         left = count if f.due_date >= today else -count
         # Due today, or due on a day off just passed, is not yet overdue in working days;
         # after the due date it is, even by zero working days (a weekend after a Friday).
-        out[f.pk] = Deadline(left=left, overdue=f.due_date < today)
+        out[f.pk] = Deadline(left=left, overdue=f.due_date < today, due=f.due_date)
     return out
 
 
@@ -136,12 +145,20 @@ def deadlines(rows: list[Feedback], today: dt.date) -> dict[int, Deadline]:
 @require_GET
 def staff_list(request: HttpRequest) -> HttpResponse:
     _staff_only(request)
-    form = staff_forms.FeedbackFilterForm(request.GET or None)
+    form = staff_forms.FeedbackFilterForm(
+        request.GET or None, may_approve=policy.may_anywhere(request.user, Action.APPROVE)
+    )
     data: dict[str, Any] = {}
     if form.is_bound:
         form.is_valid()  # a bad value is reported; the other filters still apply
         data = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
+    # Not a status of the feedback but of its answer: the approvers' to-do list.
+    awaiting = data.get("status") == staff_forms.AWAITING_APPROVAL
+    if awaiting:
+        del data["status"]
     rows = selectors.feedback_list(request.user, selectors.FeedbackFilters(**data))
+    if awaiting:
+        rows = rows.filter(answer__state=AnswerState.SUBMITTED)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     items = list(page.object_list)
     due = deadlines(items, timezone.localdate())
@@ -150,12 +167,34 @@ def staff_list(request: HttpRequest) -> HttpResponse:
         "page": page,
         "rows": [(f, due.get(f.pk)) for f in items],
         "query": _query_without_page(request),
-        "may_record": any(
-            policy.may_anywhere(request.user, a)
-            for a in (Action.HANDLE_FEEDBACK, Action.EDIT, Action.MANAGE_USERS)
-        ),
+        "may_record": may_record(request.user),
+        "map": feedback_map(items, due),
     }
     return render(request, "feedback/staff/list.html", context)
+
+
+MAP_BOX = (800, 420)
+
+
+def feedback_map(items: list[Feedback], due: dict[int, Any]) -> dict[str, Any]:
+    """Dots for the listed feedback that has a map point, coloured by what it needs."""
+    from thongtincoso.web.svgmap import Box, project
+
+    placed = [f for f in items if f.lat is not None and f.long is not None]
+    points = [(float(f.lat), float(f.long)) for f in placed]  # type: ignore[arg-type]
+    dots = []
+    for f, (x, y) in zip(placed, project(points, Box(*MAP_BOX)), strict=True):
+        deadline = due.get(f.pk)
+        if deadline is not None and deadline.overdue:
+            kind = "overdue"
+        elif f.status in OPEN_STATUSES:
+            kind = "open"
+        elif f.status == Status.REJECTED:
+            kind = "other"
+        else:
+            kind = "answered"
+        dots.append({"code": f.code, "x": x, "y": y, "kind": kind, "label": f.get_status_display()})
+    return {"dots": dots, "width": MAP_BOX[0], "height": MAP_BOX[1]}
 
 
 # --- One feedback ---------------------------------------------------------------------------
@@ -174,35 +213,74 @@ def _transfer_targets(feedback: Feedback) -> list[Unit]:
     return [u for u in out if u.pk != feedback.unit_id]
 
 
+@dataclass
+class MergeOption:
+    """A possible duplicate on the detail page, with the merges that can work (see
+    services.feedback_merge): this one into it, and it into this one."""
+
+    other: Feedback
+    metres: int | None
+    into_other: bool
+    into_this: bool
+
+
+def _merge_options(user: Any, feedback: Feedback) -> list[MergeOption]:
+    # A merged duplicate is handled on its master's page; it offers no merge of its own.
+    if feedback.duplicate_of_id is not None:
+        return []
+    candidates = [
+        (other, metres)
+        for other, metres in services.possible_duplicates(feedback)
+        if policy.may(user, Action.HANDLE_FEEDBACK, other)
+    ]
+    if not candidates:
+        return []
+    # feedback_merge refuses to merge away a feedback that others are merged into.
+    masters = set(
+        Feedback.objects.filter(
+            duplicate_of_id__in=[feedback.pk, *(o.pk for o, _m in candidates)]
+        ).values_list("duplicate_of_id", flat=True)
+    )
+    this_open = feedback.status in OPEN_STATUSES and feedback.pk not in masters
+    options = []
+    for other, metres in candidates:
+        option = MergeOption(
+            other=other,
+            metres=metres,
+            # The everyday case: a new report of something already being handled.
+            into_other=this_open and other.status != Status.REJECTED,
+            into_this=other.status in OPEN_STATUSES
+            and other.pk not in masters
+            and feedback.status != Status.REJECTED,
+        )
+        if option.into_other or option.into_this:
+            options.append(option)
+    return options
+
+
 def _detail_context(
     request: HttpRequest,
     feedback: Feedback,
     *,
-    errors: dict[str, str] | None = None,
+    error: tuple[str, str] | None = None,
     values: dict[str, str] | None = None,
     contact: Contact | None = None,
     contact_shown: bool = False,
 ) -> dict[str, Any]:
+    """`error`: (action, message) of a refused action, shown at its form and atop the page;
+    `values`: what was typed in that form, given back to that form only."""
     user = request.user
     may_handle = policy.may(user, Action.HANDLE_FEEDBACK, feedback)
+    # A merged duplicate shares its master's status and answer: the work happens there.
+    may_handle_alone = may_handle and feedback.duplicate_of_id is None
     may_approve = policy.may(user, Action.APPROVE, feedback)
     answer = (
         Answer.objects.filter(feedback=feedback).select_related("author", "approved_by").first()
     )
     is_open = feedback.status in OPEN_STATUSES
     today = timezone.localdate()
-    duplicates = []
-    if may_handle and is_open:
-        duplicates = [
-            (other, metres)
-            for other, metres in services.possible_duplicates(feedback)
-            if policy.may(user, Action.HANDLE_FEEDBACK, other)
-        ]
     answer_editable = (
-        may_handle
-        and is_open
-        and feedback.duplicate_of_id is None
-        and (answer is None or answer.state != AnswerState.SUBMITTED)
+        may_handle_alone and is_open and (answer is None or answer.state != AnswerState.SUBMITTED)
     )
     categories = {a.code: a for a in feedback.category.attributes.all()}
     attributes = [
@@ -212,6 +290,25 @@ def _detail_context(
         )
         for code, value in (feedback.attributes or {}).items()
     ]
+    flags = {
+        "may_approve": may_approve
+        and feedback.duplicate_of_id is None
+        and answer is not None
+        and answer.state == AnswerState.SUBMITTED,
+        "may_accept": may_handle_alone and feedback.status in (Status.RECEIVED, Status.TRANSFERRED),
+        "may_start": may_handle_alone
+        and feedback.status in (Status.ACCEPTED, Status.REOPENED, Status.TRANSFERRED),
+        # Assign, transfer, reject.
+        "may_route": may_handle_alone and is_open,
+        "may_close": may_handle_alone and feedback.status == Status.ANSWERED,
+        # Making a bulletin is an editor's act in the unit (answer_to_bulletin checks it too).
+        "may_bulletin": may_handle_alone
+        and policy.may(user, Action.EDIT, feedback.unit)
+        and answer is not None
+        and bool(answer.published_text)
+        and not feedback.bulletin_id,
+    }
+    action, message = error or ("", "")
     return {
         "feedback": feedback,
         "deadline": deadlines([feedback], today).get(feedback.pk),
@@ -222,29 +319,23 @@ def _detail_context(
         ),
         "answer": answer,
         "may_handle": may_handle,
-        "may_approve": may_approve and answer is not None and answer.state == AnswerState.SUBMITTED,
-        "may_accept": may_handle and feedback.status in (Status.RECEIVED, Status.TRANSFERRED),
-        "may_start": may_handle
-        and feedback.status in (Status.ACCEPTED, Status.REOPENED, Status.TRANSFERRED),
+        "may_handle_alone": may_handle_alone,
+        **flags,
+        "show_actions": any(flags[k] for k in flags if k != "may_approve"),
         "is_open": is_open,
-        "may_close": may_handle and feedback.status == Status.ANSWERED,
-        # Making a bulletin is an editor's act in the unit (answer_to_bulletin checks it too).
-        "may_bulletin": may_handle
-        and policy.may(user, Action.EDIT, feedback.unit)
-        and answer is not None
-        and bool(answer.published_text)
-        and not feedback.bulletin_id,
         "answer_editable": answer_editable,
         "needs_approval": services.answers_need_approval(feedback.unit),
-        "handlers": services.handlers_of(feedback.unit) if may_handle and is_open else [],
-        "transfer_targets": _transfer_targets(feedback) if may_handle and is_open else [],
-        "duplicates": duplicates,
+        "handlers": services.handlers_of(feedback.unit) if flags["may_route"] else [],
+        "transfer_targets": _transfer_targets(feedback) if flags["may_route"] else [],
+        "merge_options": _merge_options(user, feedback) if may_handle else [],
         "merged": feedback.duplicates.all() if may_handle else [],
         "may_see_contact": services.may_see_contact(user, feedback),
         "contact": contact,
         "contact_shown": contact_shown,
-        "errors": errors or {},
-        "values": values or {},
+        "error_action": action,
+        "error_message": message,
+        "errors": {action: message} if action else {},
+        "values": {action: values or {}} if action else {},
     }
 
 
@@ -313,7 +404,9 @@ def _act(request: HttpRequest, feedback: Feedback, action: str) -> tuple[str, st
             "feedback:staff_list"
         )
     if action == "reject":
-        services.feedback_reject(actor=actor, feedback=feedback, reason=post.get("reason", ""))
+        # Its own field name, so a refused reject never refills the transfer's reason.
+        reason = post.get("reject_reason", post.get("reason", ""))
+        services.feedback_reject(actor=actor, feedback=feedback, reason=reason)
         return _("Rejected as out of scope."), None
     if action == "answer":
         services.answer_save(actor=actor, feedback=feedback, text=post.get("text", ""))
@@ -352,6 +445,14 @@ def _act(request: HttpRequest, feedback: Feedback, action: str) -> tuple[str, st
         services.feedback_redact_photo(actor=actor, photo=photo)
         return _("The photo was blanked out."), None
     if action == "merge":
+        # Either direction: `into` merges this feedback into another (a new report of something
+        # already handled), `duplicate` merges another one into this.
+        if post.get("into"):
+            into = selectors.feedback_for(request.user, post["into"])
+            if into is None:
+                raise Http404
+            services.feedback_merge(actor=actor, duplicate=feedback, into=into)
+            return _("Merged into %(code)s: it is handled there.") % {"code": into.code}, None
         duplicate = selectors.feedback_for(request.user, post.get("duplicate", ""))
         if duplicate is None:
             raise Http404
@@ -399,10 +500,11 @@ def staff_action(request: HttpRequest, code: str, action: str) -> HttpResponse:
             if isinstance(exc, PermissionDeniedError)
             else 400
         )
-        # Shown at the form it concerns; what the person typed is kept.
+        # Shown atop the page and at the form it concerns; what the person typed is kept, in
+        # that form only.
         values = {k: str(v) for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
         context = _detail_context(
-            request, feedback, errors={action: str(exc.message)}, values=values
+            request, feedback, error=(action, str(exc.message)), values=values
         )
         context["error_field"] = exc.field or ""
         return render(request, "feedback/staff/detail.html", context, status=status)
@@ -447,13 +549,18 @@ def staff_photo(request: HttpRequest, code: str, pk: int) -> HttpResponseBase:
 # --- Assisted intake ------------------------------------------------------------------------
 
 
-def _intake_communes(user: Any) -> list[Unit]:
+def _intake_communes(user: Any) -> QuerySet[Unit]:
     """Communes in force where the user may record feedback (services.assisted_intake_allowed)."""
     base = Unit.objects.current().filter(kind=UnitKind.COMMUNE)
     scope = Q(pk__in=[])
     for action in (Action.HANDLE_FEEDBACK, Action.EDIT, Action.MANAGE_USERS):
         scope |= Q(pk__in=policy.restrict(base, user, action).values("pk"))
-    return list(base.filter(scope).order_by("path"))
+    return base.filter(scope).order_by("path")
+
+
+def may_record(user: Any) -> bool:
+    """May the user open "Record feedback" (staff_new)? The menu shows the link only then."""
+    return _intake_communes(user).exists()
 
 
 def _attributes_from(request: HttpRequest, category_code: str) -> dict[str, Any]:
@@ -474,12 +581,13 @@ def _attributes_from(request: HttpRequest, category_code: str) -> dict[str, Any]
 @login_required
 def staff_new(request: HttpRequest) -> HttpResponse:
     """Feedback received by phone or in person, written down by staff for the sender."""
-    communes = _intake_communes(request.user)
+    communes = list(_intake_communes(request.user))
     if not communes:
         raise Http404
     choices = [(u.code, f"{u.name} ({u.code})") for u in communes]
     form = staff_forms.AssistedIntakeForm(request.POST or None, communes=choices)
     status = 200
+    attribute_error: tuple[str, str] | None = None
     if request.method == "POST":
         if form.is_valid():
             d = form.cleaned_data
@@ -507,7 +615,12 @@ def staff_new(request: HttpRequest) -> HttpResponse:
                     actor=policy.acting_user(request), submission=submission
                 )
             except ServiceError as exc:
-                form_error(form, exc)
+                field = exc.field or ""
+                if field.startswith("attribute["):
+                    # Shown at the chosen category's question it concerns.
+                    attribute_error = (field, str(exc.message))
+                else:
+                    form_error(form, exc)
             else:
                 messages.success(
                     request,
@@ -516,16 +629,50 @@ def staff_new(request: HttpRequest) -> HttpResponse:
                 )
                 return redirect("feedback:staff_detail", feedback.code)
         status = 400
-    questions = [
-        (c, list(c.attributes.all()))
-        for c in Category.objects.filter(is_active=True).prefetch_related("attributes")
-    ]
     return render(
         request,
         "feedback/staff/new.html",
-        {"form": form, "questions": [q for q in questions if q[1]]},
+        {
+            "form": form,
+            "questions": _intake_questions(request, form, attribute_error),
+            # Browsers never send files back: say so when the form comes back with an error.
+            "photos_lost": request.method == "POST" and bool(request.FILES.getlist("photos")),
+        },
         status=status,
     )
+
+
+def _intake_questions(
+    request: HttpRequest,
+    form: staff_forms.AssistedIntakeForm,
+    error: tuple[str, str] | None,
+) -> list[tuple[Category, list[dict[str, Any]]]]:
+    """Every category's questions with what was answered so far, and the error of the chosen
+    category's question (`error`: ("attribute[<code>]", message))."""
+    chosen_category = form["category"].value() if form.is_bound else ""
+    out = []
+    for category in Category.objects.filter(is_active=True).prefetch_related("attributes"):
+        rows = []
+        for attribute in category.attributes.all():
+            name = f"attribute-{category.code}-{attribute.code}"
+            given = [v for v in request.POST.getlist(name) if v] if form.is_bound else []
+            rows.append(
+                {
+                    "attribute": attribute,
+                    "name": name,
+                    "id": f"attr-{category.code}-{attribute.code}",
+                    "chosen": given,
+                    "value": given[0] if given else "",
+                    "error": error[1]
+                    if error
+                    and category.code == chosen_category
+                    and error[0] == f"attribute[{attribute.code}]"
+                    else "",
+                }
+            )
+        if rows:
+            out.append((category, rows))
+    return out
 
 
 # --- Routing rules and unit settings ---------------------------------------------------------
@@ -547,6 +694,7 @@ def _routing_context(
         .select_related("unit")
         .order_by("unit__path"),
         "may_admin": may_admin,
+        "may_record": may_record(user),
         "rule_form": rule_form or staff_forms.RoutingRuleForm(),
         "settings_form": settings_form or staff_forms.UnitSettingsForm(),
     }
@@ -666,6 +814,7 @@ def _holidays_context(
         "years": [year - 1, year + 1],
         "holidays": Holiday.objects.filter(date__year=year),
         "may_edit": calendar.may_edit_holidays(request.user),
+        "may_record": may_record(request.user),
         "form": form or staff_forms.HolidayForm(initial={"kind": HolidayKind.HOLIDAY}),
         "edit": edit,
     }
@@ -749,6 +898,7 @@ def staff_stats(request: HttpRequest) -> HttpResponse:
             "month_chart": stats.month_chart(figures.months),
             "unit_chart": stats.unit_chart(figures.units),
             "query": request.GET.urlencode(),
+            "may_record": may_record(request.user),
         },
         status=400 if form.is_bound and form.errors else 200,
     )

@@ -709,42 +709,18 @@ MAP_WIDTH, MAP_HEIGHT, MAP_PAD, MAP_LABEL = 800, 500, 24, 90
 
 
 def device_map(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Dots for the devices with coordinates, projected into an SVG box.
-
-    Equirectangular with the longitude scaled by cos(mean latitude), so a commune near the
-    equator and one in the north keep their shape; the box fits the devices shown.
-    """
-    import math
+    """Dots for the devices with coordinates, projected into an SVG box (web/svgmap.py)."""
+    from thongtincoso.web.svgmap import Box, project
 
     placed = [
         r for r in rows if r["device"].latitude is not None and r["device"].longitude is not None
     ]
-    if not placed:
-        return {"dots": [], "width": MAP_WIDTH, "height": MAP_HEIGHT}
-    lats = [float(r["device"].latitude) for r in placed]
-    lons = [float(r["device"].longitude) for r in placed]
-    k = math.cos(math.radians((min(lats) + max(lats)) / 2))
-    xs = [lon * k for lon in lons]
-    span_x = max(xs) - min(xs) or 1e-6
-    span_y = max(lats) - min(lats) or 1e-6
-    # Room on the right for the code written beside each dot.
-    usable_w = MAP_WIDTH - 2 * MAP_PAD - MAP_LABEL
-    scale = min(usable_w / span_x, (MAP_HEIGHT - 2 * MAP_PAD) / span_y)
-    # Centre the drawing in the box.
-    off_x = MAP_PAD + (usable_w - span_x * scale) / 2
-    off_y = (MAP_HEIGHT - span_y * scale) / 2
-    dots = []
-    for row, x, lat in zip(placed, xs, lats, strict=True):
-        dots.append(
-            {
-                "device": row["device"],
-                "status": row["status"],
-                # Strings: a float in a template is localised ("12,5" in Vietnamese), which SVG
-                # would not read.
-                "x": f"{off_x + (x - min(xs)) * scale:.1f}",
-                "y": f"{off_y + (max(lats) - lat) * scale:.1f}",
-            }
-        )
+    box = Box(MAP_WIDTH, MAP_HEIGHT, MAP_PAD, MAP_LABEL)
+    points = [(float(r["device"].latitude), float(r["device"].longitude)) for r in placed]
+    dots = [
+        {"device": row["device"], "status": row["status"], "x": x, "y": y}
+        for row, (x, y) in zip(placed, project(points, box), strict=True)
+    ]
     return {"dots": dots, "width": MAP_WIDTH, "height": MAP_HEIGHT}
 
 

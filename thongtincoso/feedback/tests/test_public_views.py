@@ -209,6 +209,50 @@ def test_bad_input_is_refused_and_nothing_stored(
     assert stored_files() == files
 
 
+def test_an_empty_form_lists_every_missing_answer_at_once(tree: Any, en_client: Client) -> None:
+    page = en_client.get(reverse("feedback:submit")).content.decode()
+    # The browser checks these before sending (so chosen photos stay chosen).
+    assert re.search(r'<select name="category" id="id_category"[^>]* required', page)
+    assert re.search(r'<select name="commune" id="id_commune"[^>]* required', page)
+    assert re.search(r'<textarea[^>]*id="id_description"[^>]*required', page) or re.search(
+        r'<textarea[^>]*required[^>]*id="id_description"', page
+    )
+    files = stored_files()
+
+    response = en_client.post(
+        reverse("feedback:submit"),
+        {"province": "01", "commune": "", "category": "", "description": " ", "photos": [png()]},
+    )
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    for message in (
+        "Choose a category from the list.",
+        "Choose the commune or ward where it happened.",
+        "Describe what you want to report.",
+        "write the place (street, hamlet, landmark) or mark it on the map",
+        "Your photos were not kept",
+    ):
+        assert message in html, message
+    assert 'aria-invalid="true" aria-describedby="id_category_error"' in html
+    assert 'aria-invalid="true" aria-describedby="id_commune_error"' in html
+    description = re.search(r"<textarea[^>]*id=\"id_description\"[^>]*>", html)
+    assert description is not None
+    assert 'aria-invalid="true"' in description.group(0)
+    assert 'aria-describedby="id_description_helptext id_description_error"' in description.group(0)
+    assert 'id="id_description_helptext"' in html
+    assert Feedback.objects.count() == 0
+    assert stored_files() == files
+
+
+def test_consent_text_names_who_sees_the_contact_details(tree: Any, en_client: Client) -> None:
+    html = en_client.get(reverse("feedback:submit")).content.decode()
+    assert (
+        "the officers handling your feedback and the administrators of the responsible "
+        "People's Committee" in html
+    )
+
+
 def test_six_photos_are_refused(tree: Any, en_client: Client) -> None:
     files = stored_files()
     photos = [png(name=f"{i}.png") for i in range(6)]

@@ -26,6 +26,7 @@ from thongtincoso.feedback.models import (
 from .factories import (
     SENDER_PHONE,
     accepted_feedback,
+    answered_feedback,
     jpeg_bytes,
     make_approver,
     make_feedback,
@@ -330,6 +331,127 @@ def test_merge_a_possible_duplicate(tree, officer, client_for):
     assert reload(second).duplicate_of == first
 
 
+def test_new_report_merged_into_an_answered_one_shares_its_answer(tree, officer, client_for):
+    from thongtincoso.feedback import public
+
+    answered = answered_feedback(tree.hoankiem, officer, address="Ngõ 12 Hàng Bông")
+    new = make_feedback(tree.hoankiem, address="Ngõ 12 Hàng Bông")
+    client = client_for(officer)
+
+    html = client.get(detail(new)).content.decode()
+    # The everyday direction: this new report into the one already handled; not the other way,
+    # since an answered feedback cannot become a duplicate.
+    assert f'data-testid="merge-into-{answered.code}"' in html
+    assert f'data-testid="merge-from-{answered.code}"' not in html
+    # The answered page offers the other direction for the open one.
+    html = client.get(detail(answered)).content.decode()
+    assert f'data-testid="merge-from-{new.code}"' in html
+    assert f'data-testid="merge-into-{new.code}"' not in html
+
+    response = client.post(act(new, "merge"), {"into": answered.code})
+
+    assert response.status_code == 302
+    new = reload(new)
+    assert new.duplicate_of == answered
+    assert new.status == Status.ANSWERED
+    shared = public.published_answer(new)
+    assert shared is not None
+    assert shared.feedback_id == answered.pk
+
+
+def test_merged_duplicate_page_has_no_workflow_buttons(tree, officer, client_for):
+    first = accepted_feedback(tree.hoankiem, officer, address="Ngõ 12 Hàng Bông")
+    second = make_feedback(tree.hoankiem, address="Ngõ 12 Hàng Bông")
+    services.feedback_merge(actor=officer, duplicate=second, into=first)
+    client = client_for(officer)
+
+    html = client.get(detail(second)).content.decode()
+
+    assert 'data-testid="merged-into"' in html
+    assert "handled there" in html
+    assert f'href="{detail(first)}"' in html
+    for action in ("accept", "start", "assign", "transfer", "reject", "close", "answer", "merge"):
+        assert f'id="act-{action}"' not in html, action
+    # The master keeps its workflow, and lists the duplicate as merged into it.
+    html = client.get(detail(first)).content.decode()
+    assert 'id="act-answer"' in html
+    assert f'href="{detail(second)}"' in html
+
+
+def test_failed_reject_shows_an_alert_linking_to_its_form(tree, officer, client_for):
+    fb = make_feedback(tree.hoankiem)
+    client = client_for(officer)
+    html = client.get(detail(fb)).content.decode()
+    assert f'action="{act(fb, "reject")}#act-reject"' in html
+    assert 'id="act-reject"' in html
+
+    too_long = "x" * 600
+    response = client.post(act(fb, "reject"), {"reject_reason": too_long})
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    alert = html.split('data-testid="action-error"', 1)[1].split("</div>", 1)[0]
+    assert 'href="#act-reject"' in alert
+    assert 'role="alert"' in html.split('data-testid="action-error"', 1)[0].rsplit("<div", 1)[1]
+    # What was typed comes back in the reject form only, never in the transfer's reason.
+    transfer = html.split('id="act-transfer"', 1)[1].split("</form>", 1)[0]
+    reject = html.split('id="act-reject"', 1)[1].split("</form>", 1)[0]
+    assert too_long not in transfer
+    assert too_long in reject
+    assert reload(fb).status == Status.RECEIVED
+
+
+def test_record_link_and_approval_filter_follow_the_roles(tree, officer, make_user, client_for):
+    admin = make_unit_admin(make_user, tree.hoankiem, "admin_hk")
+    approver = make_approver(make_user, tree.hoankiem, "leader_hk")
+    services.unit_settings_update(actor=admin, unit=tree.hoankiem, answers_need_approval=True)
+    waiting = accepted_feedback(tree.hoankiem, officer, description="Rác tồn đọng ở chợ")
+    services.answer_save(actor=officer, feedback=waiting, text="Đã xử lý xong.")
+    services.answer_submit(actor=officer, feedback=waiting)
+    other = make_feedback(tree.hoankiem, description="Đèn đường hỏng cả tuần nay")
+
+    officer_html = client_for(officer).get(LIST).content.decode()
+    assert 'data-testid="nav-record"' in officer_html
+    assert 'value="awaiting_approval"' not in officer_html
+
+    leader = client_for(approver)
+    leader_html = leader.get(LIST).content.decode()
+    assert 'data-testid="nav-record"' not in leader_html
+    assert 'value="awaiting_approval"' in leader_html
+    assert leader.get("/feedback/staff/new/").status_code == 404
+    html = leader.get(LIST, {"status": "awaiting_approval"}).content.decode()
+    assert waiting.code in html
+    assert other.code not in html
+
+
+@pytest.mark.parametrize(
+    ("due", "today", "label", "text"),
+    [
+        # Wednesday 11 March 2026, a working week without holidays.
+        (dt.date(2026, 3, 11), dt.date(2026, 3, 11), "due_today", "due today"),
+        (dt.date(2026, 3, 13), dt.date(2026, 3, 11), "left", "2 working days left"),
+        # Due on Friday, seen on Saturday: past the date by no working day yet.
+        (dt.date(2026, 3, 13), dt.date(2026, 3, 14), "overdue_on", "overdue (due 13/03/2026)"),
+        (dt.date(2026, 3, 9), dt.date(2026, 3, 11), "overdue_by", "overdue by 2 working days"),
+    ],
+)
+def test_deadline_labels(tree, due, today, label, text):
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    from thongtincoso.feedback.staff_views import deadlines
+
+    fb = make_feedback(tree.hoankiem)
+    fb.due_date = due
+
+    d = deadlines([fb], today)[fb.pk]
+
+    assert d.label == label
+    with translation.override("en"):
+        html = render_to_string("feedback/staff/_deadline.html", {"d": d})
+    assert text in html
+
+
 # --- Photos and contact details ---------------------------------------------------------------
 
 
@@ -533,6 +655,38 @@ def test_assisted_intake_refuses_a_commune_out_of_scope_and_bad_input(tree, offi
     assert client.get(detail(fb)).status_code == 200
 
 
+def test_assisted_intake_keeps_answers_and_shows_their_errors(tree, officer, client_for):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = client_for(officer)
+    assert "image/heic" not in client.get("/feedback/staff/new/").content.decode()
+    data = {
+        "source": Source.PHONE,
+        "category": "truyen-thanh",
+        "commune": "00070",
+        "address": "Nhà văn hoá tổ 5",
+        "description": "",  # missing: the form refuses it
+        "attribute-truyen-thanh-van-de": "qua-to",
+        "photos": [SimpleUploadedFile("a.jpg", jpeg_bytes(), content_type="image/jpeg")],
+    }
+
+    response = client.post("/feedback/staff/new/", data)
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert '<option value="qua-to" selected>' in html
+    assert 'data-testid="photos-lost"' in html
+
+    # The required question left out: its error at the question.
+    data.update({"description": "Loa phát quá to", "attribute-truyen-thanh-van-de": ""})
+    data.pop("photos")
+    html = client.post("/feedback/staff/new/", data).content.decode()
+    assert 'id="attr-truyen-thanh-van-de-error"' in html
+    assert 'aria-describedby="attr-truyen-thanh-van-de-error"' in html
+    assert 'data-testid="photos-lost"' not in html
+    assert not Feedback.objects.exists()
+
+
 # --- Routing, settings, holidays --------------------------------------------------------------
 
 
@@ -613,3 +767,19 @@ def test_menu_entry_for_an_officer_with_overdue_badge_not_for_an_editor(
     assert 'data-testid="feedback-overdue-count">1<' in html
 
     assert 'data-testid="nav-feedback"' not in client_for(editor).get("/").content.decode()
+
+
+def test_list_draws_an_offline_map_of_the_points(tree, officer, client_for):
+    """Feedback with a map point is drawn on the list's SVG map, coloured by what it needs."""
+    import re
+
+    placed = make_feedback(tree.hoankiem, lat="21.0285", long="105.8542")
+    answered = answered_feedback(tree.hoankiem, officer, lat="21.0300", long="105.8500")
+    make_feedback(tree.hoankiem, address="Ngõ 5, không có tọa độ")
+    html = client_for(officer).get(LIST).content.decode()
+    svg = html[html.index('data-testid="feedback-map"') :]
+    assert re.search(rf'data-code="{placed.code}">\s*<circle [^>]*class="dot-open"', svg)
+    assert re.search(rf'data-code="{answered.code}">\s*<circle [^>]*class="dot-answered"', svg)
+    assert svg.count("<circle ") == 2  # the one without coordinates is not drawn
+    # Coordinates are written with a dot whatever the language (SVG reads no "12,5").
+    assert not re.search(r'cx="\d+,\d', svg)
