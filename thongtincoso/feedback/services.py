@@ -1207,6 +1207,24 @@ def contact_for(*, actor: User, feedback: Feedback) -> Contact | None:
     return contact
 
 
+def photo_for(*, actor: User, feedback: Feedback, pk: int) -> Photo:
+    """One photo for someone allowed to see the sender's data (photos show faces, number plates,
+    homes); every look is audited, like the contact details."""
+    if not may_see_contact(actor, feedback):
+        raise NotFoundError(_("Feedback not found."))
+    photo = Photo.objects.filter(feedback=feedback, pk=pk).first()
+    if photo is None or not photo.file:
+        raise NotFoundError(_("Photo not found."))
+    audit_record(
+        actor=actor,
+        action="feedback.photo.view",
+        obj=feedback,
+        unit=feedback.unit,
+        after={"photo": photo.position},
+    )
+    return photo
+
+
 def feedback_redact_text(*, actor: User, feedback: Feedback, description: str) -> Feedback:
     """Replace the description with an edited one (personal data taken out). Not reversible."""
     _require_handler(actor, feedback)

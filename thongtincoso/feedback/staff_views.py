@@ -30,7 +30,6 @@ from django.views.decorators.http import require_GET, require_POST
 from thongtincoso.accounts import policy
 from thongtincoso.accounts.models import User
 from thongtincoso.accounts.roles import Action
-from thongtincoso.audit.services import audit_record
 from thongtincoso.core.csvsafe import safe_row
 from thongtincoso.core.errors import (
     ConflictError,
@@ -52,7 +51,6 @@ from .models import (
     Feedback,
     Holiday,
     HolidayKind,
-    Photo,
     RoutingRule,
     Status,
     UnitSettings,
@@ -521,22 +519,11 @@ def staff_photo(request: HttpRequest, code: str, pk: int) -> HttpResponseBase:
     contact details' rule, services.may_see_contact, and every look is audited like theirs.
     """
     feedback = _feedback(request, code)
-    if not services.may_see_contact(request.user, feedback):
-        raise Http404
-    photo = Photo.objects.filter(feedback=feedback, pk=pk).first()
-    if photo is None or not photo.file:
-        raise Http404
     try:
+        photo = services.photo_for(actor=policy.acting_user(request), feedback=feedback, pk=pk)
         stream = photo.file.open("rb")
-    except FileNotFoundError as exc:
+    except (NotFoundError, FileNotFoundError) as exc:
         raise Http404 from exc
-    audit_record(
-        actor=policy.acting_user(request),
-        action="feedback.photo.view",
-        obj=feedback,
-        unit=feedback.unit,
-        after={"photo": photo.position},
-    )
     response = FileResponse(stream, content_type=photo.content_type)
     response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
