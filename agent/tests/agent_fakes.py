@@ -28,6 +28,19 @@ def audio_bytes(label: str, size: int = 10_000) -> bytes:
     return (seed * (size // len(seed) + 1))[:size]
 
 
+# The audio most tests schedule: two bulletins and an emergency, all on the fake server.
+A = audio_bytes("bulletin-a", 20_000)
+B = audio_bytes("bulletin-b", 20_000)
+E = audio_bytes("emergency", 8_000)
+
+
+def server_with_audio(clock: VirtualClock) -> FakeServer:
+    server = FakeServer(clock)
+    for data in (A, B, E):
+        server.add_audio(data)
+    return server
+
+
 def sha_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

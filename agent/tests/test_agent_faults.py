@@ -15,13 +15,16 @@ from typing import Any
 import pytest
 from agent_fakes import (
     T0,
+    A,
+    B,
+    E,
     FakeServer,
     Running,
-    audio_bytes,
     item,
     make_agent,
     notice,
     run,
+    server_with_audio,
 )
 from ttcs_agent.agent import MAX_EMERGENCY_FAILURES, ServerError
 from ttcs_agent.clock import VirtualClock, parse_iso
@@ -30,16 +33,7 @@ from ttcs_agent.schedule import PlayItem
 from ttcs_agent.store import DiskStore, MemoryStore, Store
 from ttcs_agent.transport import Response
 
-A = audio_bytes("bulletin-a", 20_000)
-B = audio_bytes("bulletin-b", 20_000)
-E = audio_bytes("emergency", 8_000)
-
-
-def _server(clock: VirtualClock) -> FakeServer:
-    server = FakeServer(clock)
-    for data in (A, B, E):
-        server.add_audio(data)
-    return server
+_server = server_with_audio
 
 
 def _events(server: FakeServer) -> list[tuple[str, str, float, float]]:

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from agent_fakes import (
     T0,
+    A,
+    B,
+    E,
     FakeServer,
     Running,
     audio_bytes,
@@ -17,6 +20,7 @@ from agent_fakes import (
     make_agent,
     notice,
     run,
+    server_with_audio,
     sha_of,
 )
 from ttcs_agent.clock import VirtualClock, format_iso, parse_iso
@@ -24,16 +28,7 @@ from ttcs_agent.player import NullPlayer
 from ttcs_agent.schedule import PlayItem
 from ttcs_agent.store import DiskStore, MemoryStore
 
-A = audio_bytes("bulletin-a", 20_000)
-B = audio_bytes("bulletin-b", 20_000)
-E = audio_bytes("emergency", 8_000)
-
-
-def _server(clock: VirtualClock) -> FakeServer:
-    server = FakeServer(clock)
-    for data in (A, B, E):
-        server.add_audio(data)
-    return server
+_server = server_with_audio
 
 
 def _events(server: FakeServer) -> list[tuple[str, str, float]]:
@@ -484,7 +479,7 @@ def test_a_manifest_push_with_the_etag_already_held_does_not_poll() -> None:
 def test_notices_heard_by_push_are_forgotten_after_two_days() -> None:
     import asyncio
 
-    from agent_fakes import audio_bytes, notice
+    from agent_fakes import notice
 
     async def scenario() -> list[str]:
         clock = VirtualClock(T0)
