@@ -24,8 +24,14 @@ TTCS_FEEDBACK_RATE_CONTACT = "100000/m"
 TTCS_OPEN311_RATE_KEY = "100000/m"
 if not E.DATABASE_URL:
     DATABASES = {"default": E.sqlite_config(E.VAR_DIR / "test.sqlite3")}
-    # No TEST NAME: Django then uses a shared in-memory database, which is fast and lets several
-    # test runs (a developer's and an editor's) proceed side by side without sharing a file.
+    # A file test database, as in production, not Django's shared in-memory one: with that one the
+    # live server hands its single connection to every request thread (two htmx requests at once
+    # interleave their transactions) and other threads' connections get "database table is
+    # locked" at once instead of waiting. Each run has its own directory, so a developer's and an
+    # editor's runs proceed side by side.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.mkdtemp(prefix="ttcs-testdb-")) / "test.sqlite3")
+    }
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -83,11 +83,6 @@ def test_zone_codes_stay_distinct_and_names_unique_per_commune(tree, make_user):
     assert codes == {"00073.001", "00073.002", "00073.003"}
 
 
-@pytest.mark.skipif(
-    connection.vendor == "sqlite",
-    reason="SQLite's in-memory test database locks whole tables across threads; the file "
-    "database serialises writers with IMMEDIATE transactions instead",
-)
 @pytest.mark.django_db(transaction=True)
 def test_zones_added_at_the_same_moment_get_distinct_codes():
     """Four editors add zones to one commune at once: every one succeeds with its own code."""

@@ -55,8 +55,8 @@ def run_with_test_database(coroutine: Coroutine[Any, Any, T]) -> T:
     """asyncio.run(coroutine) on the test's own database connection.
 
     Django keeps connections per asyncio context, so the event loop would open a second
-    connection: it cannot see the test's uncommitted rows (and an in-memory SQLite test
-    database reports "table is locked"). The loop's context is given the test's connections.
+    connection: it cannot see the test's uncommitted rows. The loop's context is given the
+    test's connections.
     """
     outer = {alias: connections[alias] for alias in connections}
 

@@ -184,11 +184,6 @@ def test_record_fault_and_command_ack_directly(tree, device):
     assert ingest.command_ack(other, theirs.pk, True) is False  # already settled
 
 
-@pytest.mark.skipif(
-    connection.vendor == "sqlite",
-    reason="the test database is one in-memory SQLite connection shared by the live server's "
-    "threads, so two requests cannot really run at once; CI runs this on PostgreSQL",
-)
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_identical_posts_store_each_event_once(tree, live_server):
     _dev, credential = enrolled(tree.hoankiem, "HK-01")

@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import Client
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Browser, Page, expect
 
 from conftest import BROWSER_TEST, CHROMIUM, CHROMIUM_ARGS, login
 from thongtincoso.bulletins import services as bulletin_services
@@ -105,20 +105,9 @@ def test_progress_bar_then_player(
         finally:
             connection.close()  # this thread's own connection, or PostgreSQL keeps the test DB
 
-    # The page's polls wait while the worker runs. The in-memory SQLite test database shares its
-    # cache between connections and answers a writer "database table is locked" while another
-    # thread reads the same table (a file database in WAL mode, as in production, does not).
-    # htmx sends one poll at a time, so once one is held none is at the server.
-    held: list[Route] = []
-    page.route("**/*", lambda route: held.append(route))
-    while not held:
-        page.wait_for_timeout(100)
     worker = threading.Thread(target=work)
     worker.start()
     worker.join(timeout=120)
-    for route in held:
-        route.continue_()
-    page.unroute("**/*")
     expect(panel.get_by_test_id("audio-player")).to_be_visible()
     expect(panel.get_by_test_id("audio-facts")).to_contain_text("LUFS")
     duration = panel.get_by_test_id("audio-duration").inner_text()
