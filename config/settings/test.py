@@ -1,5 +1,7 @@
 """Test settings: SQLite by default, PostgreSQL when DATABASE_URL is set (CI runs both)."""
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -29,9 +31,9 @@ if not E.DATABASE_URL:
     # interleave their transactions) and other threads' connections get "database table is
     # locked" at once instead of waiting. Each run has its own directory, so a developer's and an
     # editor's runs proceed side by side.
-    DATABASES["default"]["TEST"] = {
-        "NAME": str(Path(tempfile.mkdtemp(prefix="ttcs-testdb-")) / "test.sqlite3")
-    }
+    _test_db_dir = tempfile.mkdtemp(prefix="ttcs-testdb-")
+    atexit.register(shutil.rmtree, _test_db_dir, ignore_errors=True)
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(_test_db_dir) / "test.sqlite3")}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -39,5 +41,6 @@ STORAGES = {
 E.VAR_DIR.mkdir(parents=True, exist_ok=True)
 # Each run writes device manifests to its own directory (tests that read them use tmp_path).
 TTCS_MANIFEST_ROOT = tempfile.mkdtemp(prefix="ttcs-manifests-")
+atexit.register(shutil.rmtree, TTCS_MANIFEST_ROOT, ignore_errors=True)
 # whitenoise warns about a missing STATIC_ROOT; tests serve static files through the finders.
 Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
